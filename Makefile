@@ -1,0 +1,21 @@
+# Two entry points (see README): `make demo` runs the nightly pipeline on the demo world,
+# `make test` runs the test suite. Both install the pinned environment into .venv first.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install
+
+install: $(STAMP)
+
+$(STAMP): setup.py constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip==25.3
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/generec demo
+
+test: $(STAMP)
+	$(PY) -m pytest

@@ -1,0 +1,273 @@
+"""Interaction log cleaning: raw JSONL of one day -> typed, deduplicated lake partition.
+
+Input contract (``raw/interactions/dt=YYYY-MM-DD/*.jsonl``, one JSON object per line):
+``event_id`` (string, unique), ``user_id`` (string), ``item_id`` (string), ``event_type``
+(one of ``config.EVENT_TYPES``), ``ts`` (ISO-8601 date-time, UTC; a zone-less value is read
+as UTC, an explicit offset is converted), optional ``watch_ms`` (JSON integer). Unknown
+extra fields are ignored so upstream can add fields without breaking us.
+
+Why the text-first read: every rejected line is kept *verbatim* in the quarantine, so a
+data engineer can replay it after upstream fixes the producer. Lines are read with
+``spark.read.text`` and parsed with ``from_json`` and an explicit schema whose fields are
+VARIANT: a typed schema (``user_id STRING``) silently turns ``123`` or ``{"a":1}`` into
+strings and nulls both a missing and a mistyped field, so it could not say *which* field
+was bad. With VARIANT we see each field's JSON type and check it against the contract.
+
+Each bad line gets exactly one reason, the first that applies, in this order:
+``bad_json`` (unparsable, not an object, trailing garbage), ``missing_field:<name>``
+(absent, JSON null or an empty string, required fields in contract order),
+``bad_type:<name>`` (wrong JSON type; for ``ts`` also not an ISO-8601 date-time),
+``unknown_event_type``, ``ts_outside_interval``. Whitespace-only lines are not records:
+they are skipped and not counted.
+
+Lateness policy: the data interval of ``date`` is [date 00:00Z, date+1 00:00Z). Clients
+buffer events offline and flush on reconnect, so a day's logs carry events up to ONE DAY
+EARLY (late arrivals from the previous day). Those are ACCEPTED and stored in this
+date's partition with their own ``ts``: ``dt`` says when we learned of an event (what
+point-in-time features filter on), ``ts`` says when it happened. Anything earlier than
+date-1 00:00Z, or at/after the interval's end (clock skew, future), is quarantined as
+``ts_outside_interval``.
+
+Dedup: within the date, one row per ``event_id`` survives (earliest ``ts``, then the raw
+line, so the choice is deterministic); the others count as ``duplicate``. An event whose
+id is already in the lake partition of ANY OTHER date (an upstream replay, or a late
+arrival that both days carried) is dropped as ``duplicate_replay``, so every event_id lives
+in at most one partition whatever order dates are (re)run in. Duplicates are counted, not
+quarantined: they are not bad data. Only the ``event_id`` column of the lake is read for
+this check (Parquet column pruning).
+
+Re-running a date overwrites that date's lake and quarantine partitions only. Output rows
+are hash-partitioned and sorted by key, so a re-run writes the same rows in the same order
+(file names carry Spark's random job id); adaptive execution sizes the file count.
+
+Known leniency: the JSON parser stops after the first complete object, so two objects
+glued on one line (``{..}{..}``) keep the first; a line that does not end in ``}`` is
+``bad_json``.
+"""
+
+from __future__ import annotations
+
+from datetime import date as Date
+from datetime import datetime, time, timedelta, timezone
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from generec_core.config import EVENT_TYPES, PipelineConfig
+from generec_core.layout import Layout
+from generec_core.spark.session import spark_path
+from generec_core.storage import list_uris
+
+REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts")
+OPTIONAL_INT_FIELDS: tuple[str, ...] = ("watch_ms",)
+CORRUPT_COLUMN = "_corrupt_record"
+LATENESS = timedelta(days=1)
+
+# The parse schema: every contract field as VARIANT (its JSON type stays visible) plus the
+# corrupt-record column that from_json fills for unparsable / non-object lines.
+PARSE_SCHEMA = T.StructType(
+    [T.StructField(name, T.VariantType()) for name in REQUIRED_FIELDS + OPTIONAL_INT_FIELDS]
+    + [T.StructField(CORRUPT_COLUMN, T.StringType())]
+)
+# Strict JSON: Spark's defaults accept single quotes and NaN, which the contract does not.
+_JSON_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": CORRUPT_COLUMN,
+    "allowSingleQuotes": "false",
+    "allowNonNumericNumbers": "false",
+    "allowUnquotedControlChars": "false",
+}
+_INT_VARIANT_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
+
+LAKE_SCHEMA = T.StructType([
+    T.StructField("event_id", T.StringType()),
+    T.StructField("user_id", T.StringType()),
+    T.StructField("item_id", T.StringType()),
+    T.StructField("event_type", T.StringType()),
+    T.StructField("ts", T.TimestampType()),
+    T.StructField("watch_ms", T.LongType()),
+    T.StructField("dt", T.StringType()),
+])
+LAKE_COLUMNS: tuple[str, ...] = tuple(f.name for f in LAKE_SCHEMA.fields)
+QUARANTINE_COLUMNS: tuple[str, ...] = ("line", "reason", "dt")
+
+_CLEAN, _QUARANTINED, _DUPLICATE, _REPLAY = "clean", "quarantined", "duplicate", "duplicate_replay"
+
+
+def parse_date(date: str) -> Date:
+    """The logical date as a ``date``; a clear error names the bad value."""
+    try:
+        return Date.fromisoformat(date)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"logical date must be YYYY-MM-DD, got {date!r}") from exc
+
+
+def accepted_interval(date: str) -> tuple[datetime, datetime]:
+    """[date-1 00:00Z, date+1 00:00Z): the day's interval widened by the lateness allowance."""
+    start = datetime.combine(parse_date(date), time(0), tzinfo=timezone.utc)
+    return start - LATENESS, start + timedelta(days=1)
+
+
+def _present(field: Column) -> Column:
+    return field.isNotNull() & ~F.is_variant_null(field)
+
+
+def _json_type(field: Column) -> Column:
+    return F.schema_of_variant(field)
+
+
+def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = EVENT_TYPES) -> DataFrame:
+    """Parse raw lines (column ``value``) and attach a ``reason`` (null for good rows).
+
+    Returns columns: line, reason, and the typed contract fields (null where unusable).
+    Pure DataFrame -> DataFrame so it can be tested without any files.
+    """
+    lo, hi = accepted_interval(date)
+    j = F.from_json(F.col("value"), PARSE_SCHEMA, _JSON_OPTIONS)
+    parsed = lines.select(F.col("value").alias("line"), j.alias("j"))
+
+    def field(name: str) -> Column:
+        return F.col("j").getField(name)
+
+    def as_string(name: str) -> Column:
+        return F.when(_json_type(field(name)) == "STRING", F.try_variant_get(field(name), "$", "string"))
+
+    strings = {name: as_string(name) for name in REQUIRED_FIELDS}
+    ts_string = strings["ts"]
+    ts_value = F.when(ts_string.rlike(_ISO_DATETIME), F.try_to_timestamp(ts_string))
+    watch = field("watch_ms")
+    watch_value = F.when(
+        _present(watch) & _json_type(watch).isin(*_INT_VARIANT_TYPES),
+        F.try_variant_get(watch, "$", "bigint"),
+    )
+
+    trimmed = F.trim(F.col("line"))
+    rules: list[tuple[Column, str]] = [(
+        F.col("j").isNull() | field(CORRUPT_COLUMN).isNotNull()
+        | ~trimmed.startswith("{") | ~trimmed.endswith("}"),
+        "bad_json",
+    )]
+    for name in REQUIRED_FIELDS:
+        empty_string = (_json_type(field(name)) == "STRING") & (F.trim(strings[name]) == "")
+        rules.append((~_present(field(name)) | empty_string, f"missing_field:{name}"))
+    for name in REQUIRED_FIELDS:
+        rules.append((strings[name].isNull(), f"bad_type:{name}"))
+        if name == "ts":
+            rules.append((ts_value.isNull(), "bad_type:ts"))
+    rules.append((_present(watch) & watch_value.isNull(), "bad_type:watch_ms"))
+    rules.append((~strings["event_type"].isin(*event_types), "unknown_event_type"))
+    rules.append(((ts_value < F.lit(lo)) | (ts_value >= F.lit(hi)), "ts_outside_interval"))
+
+    reason = F.when(rules[0][0], F.lit(rules[0][1]))
+    for condition, label in rules[1:]:
+        reason = reason.when(condition, F.lit(label))
+
+    return parsed.select(
+        "line",
+        reason.alias("reason"),
+        strings["event_id"].alias("event_id"),
+        strings["user_id"].alias("user_id"),
+        strings["item_id"].alias("item_id"),
+        strings["event_type"].alias("event_type"),
+        ts_value.alias("ts"),
+        watch_value.alias("watch_ms"),
+    )
+
+
+def read_lake_interactions(spark: SparkSession, root: str) -> DataFrame | None:
+    """All cleaned interactions (every dt partition) with the lake's explicit schema; None if empty.
+
+    The explicit schema keeps ``dt`` a string (partition inference would make it a date)
+    and lets filters on ``dt`` prune partitions.
+    """
+    lake_uri = Layout(root).lake_interactions()
+    if not list_uris(lake_uri, ".parquet"):
+        return None
+    return spark.read.schema(LAKE_SCHEMA).parquet(spark_path(lake_uri))
+
+
+def _read_raw_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
+    files = list_uris(raw_uri, ".jsonl")
+    if not files:
+        raise FileNotFoundError(f"no interaction logs (*.jsonl) at {raw_uri}")
+    lines = spark.read.text([spark_path(f) for f in files])
+    return lines.where(F.trim(F.col("value")) != "")
+
+
+def _tag_good_rows(good: DataFrame, prior_ids: DataFrame | None) -> DataFrame:
+    """Status per good row: first copy of an event_id in the date is kept, others are duplicates."""
+    order = Window.partitionBy("event_id").orderBy("ts", "line")
+    ranked = good.withColumn("_copy", F.row_number().over(order))
+    if prior_ids is None:
+        ranked = ranked.withColumn("_seen_before", F.lit(False))
+    else:
+        flagged = prior_ids.select("event_id", F.lit(True).alias("_seen_before"))
+        ranked = ranked.join(flagged, "event_id", "left").fillna(False, ["_seen_before"])
+    status = (F.when(F.col("_copy") > 1, F.lit(_DUPLICATE))
+              .when(F.col("_seen_before"), F.lit(_REPLAY))
+              .otherwise(F.lit(_CLEAN)))
+    return ranked.withColumn("status", status).drop("_copy", "_seen_before")
+
+
+def _counts(rows: list, date: str) -> dict:
+    by_status: dict[str, int] = {}
+    by_reason: dict[str, int] = {}
+    late = 0
+    for row in rows:
+        by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
+        if row["status"] == _QUARANTINED:
+            by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + row["n"]
+        if row["status"] == _CLEAN:
+            late += row["late"]
+    return {
+        "dt": date,
+        "read": sum(by_status.values()),
+        "clean": by_status.get(_CLEAN, 0),
+        "quarantined": by_status.get(_QUARANTINED, 0),
+        "quarantine_by_reason": dict(sorted(by_reason.items())),
+        "duplicates": by_status.get(_DUPLICATE, 0),
+        "duplicate_replays": by_status.get(_REPLAY, 0),
+        "late_accepted": late,
+    }
+
+
+def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str) -> dict:
+    """Clean one day of raw interaction logs into the lake; return (and store) the counts.
+
+    Writes ``lake/interactions/dt=<date>`` (good rows) and
+    ``lake/quarantine/interactions/dt=<date>`` (bad lines + reason), both overwritten.
+    ``read == clean + quarantined + duplicates +
+    duplicate_replays`` always holds.
+    """
+    parse_date(date)
+    layout = Layout(config.root)
+    day_start = accepted_interval(date)[0] + LATENESS
+
+    classified = classify_lines(_read_raw_lines(spark, layout.raw_interactions(date)), date)
+    lake = read_lake_interactions(spark, config.root)
+    prior_ids = None if lake is None else (
+        lake.where(F.col("dt") != date).select("event_id").distinct())
+
+    good = _tag_good_rows(classified.where(F.col("reason").isNull()), prior_ids)
+    bad = classified.where(F.col("reason").isNotNull()).withColumn("status", F.lit(_QUARANTINED))
+    tagged = good.unionByName(bad).withColumn("dt", F.lit(date)).persist()
+    try:
+        rows = (tagged.groupBy("status", "reason")
+                .agg(F.count(F.lit(1)).alias("n"),
+                     F.sum((F.col("ts") < F.lit(day_start)).cast("long")).alias("late"))
+                .collect())
+        counts = _counts(rows, date)
+
+        clean = (tagged.where(F.col("status") == _CLEAN).select(*LAKE_COLUMNS)
+                 .repartition("event_id").sortWithinPartitions("event_id"))
+        clean.write.mode("overwrite").parquet(spark_path(layout.lake_interactions(date)))
+
+        quarantined = (tagged.where(F.col("status") == _QUARANTINED).select(*QUARANTINE_COLUMNS)
+                       .repartition("line").sortWithinPartitions("line", "reason"))
+        quarantined.write.mode("overwrite").parquet(spark_path(layout.quarantine("interactions", date)))
+    finally:
+        tagged.unpersist()
+
+    return counts

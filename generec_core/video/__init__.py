@@ -1,0 +1,1 @@
+"""Video I/O: deterministic frame sampling (decode) and clip cutting (clip), on PyAV."""
