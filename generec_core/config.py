@@ -35,19 +35,99 @@ def normalise_root(root: str) -> str:
 
 @dataclass(frozen=True)
 class FramesConfig:
-    frames_per_video: int = 32
+    frames_per_video: int = 32  # uniform: exactly this many; rate: at most this many
+    # "efficientnet-lite0" (default, real ImageNet weights) or "clip:<local dir or HF model id>"
     encoder: str = "efficientnet-lite0"
     batch_size: int = 32
     device: str = "auto"  # "auto" picks CUDA when present
     max_side: int = 640  # frames are down-scaled to at most this side before anything else
+    sampling: str = "uniform"  # "uniform" (frames_per_video spread evenly) or "rate" (one per 1/sample_fps s)
+    sample_fps: float = 1.0  # used when sampling == "rate"
+    precision: str = "auto"  # auto: fp16 on CUDA, fp32 on CPU; or fp32 | fp16 | bf16
+    # Per-frame quality (video/quality.py): metrics are stored, these thresholds judge them.
+    quality_min_std: float = 4.0  # luma std below this: blank (one flat colour, e.g. black)
+    quality_min_sharpness: float = 0.01  # var(Laplacian) / var(luma) below this: blurry
+    quality_dark_level: float = 40.0  # 99th-percentile luma below this: under-exposed
+    quality_bright_level: float = 215.0  # 1st-percentile luma above this: over-exposed
+    quality_min_change: float = 1.0  # mean |luma - previous frame's| below this: near-duplicate
+
+    def __post_init__(self) -> None:
+        if self.frames_per_video < 1:
+            raise ValueError(f"frames.frames_per_video must be >= 1, got {self.frames_per_video}")
+        if self.sampling not in ("uniform", "rate"):
+            raise ValueError(f"frames.sampling must be 'uniform' or 'rate', got {self.sampling!r}")
+        if not self.sample_fps > 0:
+            raise ValueError(f"frames.sample_fps must be > 0, got {self.sample_fps}")
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError(f"frames.precision must be auto, fp32, fp16 or bf16, got {self.precision!r}")
 
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    """Spark taste vectors, clusters and candidates (generec_core/spark/features.py documents the formulas)."""
+
     top_k: int = 5
     shards: int = 4
-    spark_master: str = "local[2]"
+    spark_master: str = "local[2]"  # "" = the master spark-submit was given (jobs/ under spark-submit)
     shuffle_partitions: int = 4
+    # "weighted" (default): event weights, recency half-life, skips push away, minimum support;
+    # "paper": the reference, L2-normalised mean of liked covers, exactly as published.
+    taste_mode: str = "weighted"
+    like_weight: float = 1.0  # like > share > click > long watch
+    share_weight: float = 0.8
+    click_weight: float = 0.4
+    long_watch_weight: float = 0.2
+    long_watch_ms: int = 5000  # a watch event from this many ms on counts as a long watch
+    skip_weight: float = -0.5  # per skip, netted with the positives of the same item
+    skip_push: float = 0.5  # beta: taste = unit(positive centroid - beta * skipped centroid)
+    half_life_days: float = 14.0  # an event's weight halves every this many days before the interval end
+    min_support: float = 0.5  # decayed positive weight a user needs for an own taste (else cold start)
+    clusters: int = 8  # k of the MLlib k-means over tastes (cluster column on user features)
+    cluster_iterations: int = 20
+    als_top_k: int = 2  # extra candidates per user from MLlib ALS (implicit); 0 switches ALS off
+    als_rank: int = 16
+    als_iterations: int = 10
+    als_reg: float = 0.1
+    als_alpha: float = 10.0  # implicit-feedback confidence scale
+    seed: int = 42  # k-means and ALS initialisation: a re-run gives the same clusters and candidates
+
+    def __post_init__(self) -> None:
+        if self.taste_mode not in ("weighted", "paper"):
+            raise ValueError(f"features.taste_mode must be 'weighted' or 'paper', got {self.taste_mode!r}")
+        if self.top_k < 1 or self.shards < 1 or self.clusters < 1 or self.als_top_k < 0:
+            raise ValueError("features.top_k, shards and clusters must be >= 1 and als_top_k >= 0")
+        if not self.half_life_days > 0 or self.min_support < 0 or not 0 <= self.skip_push < 1:
+            raise ValueError("features need half_life_days > 0, min_support >= 0 and 0 <= skip_push < 1")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Interaction log cleaning (generec_core/spark/ingest.py documents the reasons and the lateness policy)."""
+
+    max_line_bytes: int = 65536  # longer lines are quarantined unparsed as oversized_line
+
+    def __post_init__(self) -> None:
+        if self.max_line_bytes < 64:
+            raise ValueError(f"ingest.max_line_bytes must be >= 64, got {self.max_line_bytes}")
+
+
+@dataclass(frozen=True)
+class ExpectationsConfig:
+    """Data-quality gates: great-expectations suites on the lake and the features (generec_core/expectations)."""
+
+    enabled: bool = True
+    volume_band: float = 0.5  # a day's clean rows must lie within +-50% of the trailing mean
+    volume_history_days: int = 7  # the trailing window (lake partitions before the date)
+    volume_min_history_days: int = 1  # fewer partitions than this: the volume check is skipped, and says so
+    volume_severity: str = "critical"  # "warning" reports a volume excursion without stopping the run
+    max_duplicate_rate: float = 0.2  # duplicates + replays among the accepted lines of a day
+    norm_tolerance: float = 1e-3  # |‖taste‖ - 1| allowed
+
+    def __post_init__(self) -> None:
+        if self.volume_severity not in ("critical", "warning"):
+            raise ValueError(f"expectations.volume_severity must be critical or warning, got {self.volume_severity!r}")
+        if not 0 < self.volume_band or not 0 <= self.max_duplicate_rate <= 1 or self.volume_history_days < 1:
+            raise ValueError("expectations need volume_band > 0, 0 <= max_duplicate_rate <= 1, volume_history_days >= 1")
 
 
 @dataclass(frozen=True)
@@ -55,14 +135,157 @@ class EditorConfig:
     clip_window: int = 8  # L sampled frames per clip window (paper)
     clip_stride: int = 4  # S (paper)
     thumbnail_jpeg_quality: int = 90
+    # "production": the paper's scores plus the policies below; "reference": the paper exactly
+    # (no quality mask, no stability, no clip length bounds).
+    mode: str = "production"
+    clip_min_s: float = 1.0  # clip length bounds (seconds); the instructor may set them per user
+    clip_max_s: float | None = 15.0  # None: no upper bound
+    stability_margin: float = 0.02  # cosine gain needed to replace the thumbnail shown before
+    clip_stability_margin: float = 0.02  # mean-cosine gain needed to replace the clip shown before
+    stability_lookback_days: int = 7  # how far back "shown before" looks for a published manifest
+    chunk_rows: int = 32768  # scorer block size (taste + frame rows): bounds peak memory
+    device: str = "auto"  # "auto" picks CUDA when present
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("production", "reference"):
+            raise ValueError(f"editor.mode must be 'production' or 'reference', got {self.mode!r}")
+        if self.clip_window < 1 or self.clip_stride < 1:
+            raise ValueError(f"editor.clip_window and clip_stride must be >= 1, got {self.clip_window}, {self.clip_stride}")
+        if self.clip_min_s < 0 or (self.clip_max_s is not None and self.clip_max_s < max(self.clip_min_s, 1e-9)):
+            raise ValueError(f"editor clip bounds need 0 <= clip_min_s <= clip_max_s, got {self.clip_min_s}, {self.clip_max_s}")
+        if self.stability_margin < 0 or self.clip_stability_margin < 0:
+            raise ValueError("editor stability margins must be >= 0")
+        if self.chunk_rows < 64:
+            raise ValueError(f"editor.chunk_rows must be >= 64, got {self.chunk_rows}")
 
 
 @dataclass(frozen=True)
 class GateConfig:
-    min_side_px: int = 64
-    min_pixel_std: float = 4.0  # below this an image is considered blank
-    min_authenticity: float = 0.80  # cosine(asset, source frame) in encoder space
-    min_pass_rate: float = 0.9  # below this publish halts
+    """Fidelity gate thresholds (generec_core/fidelity). Every default was measured on real demo
+    frames (320x180, 8 categories, 326 sampled frames + covers) against their bad variants;
+    the figures are in the comments, so a change can be judged against them.
+    """
+
+    min_side_px: int = 64  # shorter side; demo assets are 180
+    min_pixel_std: float = 4.0  # luma std below this: blank (demo frames: min 19.6)
+    # var(Laplacian)/var(luma) at the analysis scale (video/quality.py). Demo frames: min 0.026,
+    # 1st pct 0.057; Gaussian blur sigma 2 px: median 0.011; sigma 3 px: 99th pct 0.010.
+    min_sharpness: float = 0.015
+    dark_level: float = 32.0  # under-exposed when luma p99 < this (demo min p99: 129; the Hubble field passes)
+    bright_level: float = 224.0  # over-exposed when luma p01 > this (demo max p01: 36)
+    # open_nsfw P(NSFW) must stay below this. Yahoo's guidance: < 0.2 safe, > 0.8 NSFW. Big Buck
+    # Bunny's bare cartoon bunny reaches 0.67 on demo frames (a known open_nsfw false positive).
+    max_nsfw: float = 0.8
+    # cosine(asset, its source frame/cover) in encoder space. Repurposed assets are the source
+    # re-encoded: JPEG q90 of a demo frame gives >= 0.96; a frame of another category: median 0.27.
+    min_authenticity: float = 0.90
+    # generated assets change pixels on purpose: a hue/saturation shift of a demo frame gives
+    # >= 0.79 (median 0.92); random noise <= 0.33; a frame of another category: median 0.27.
+    min_authenticity_generated: float = 0.60
+    # Haar confidence (min neighbours) for a face in a generated image, and the lenient search for it in
+    # the source (faces.py). Demo frames vs their colour-shifted copies: 0 false "new faces" of 326 with
+    # 8/2 (8/3 and 6/2: 1; 5/5: 16). An astronaut face pasted at 70 px into face-free demo frames: 82% found.
+    face_candidate_neighbors: int = 8
+    face_source_neighbors: int = 2
+    min_face_frac: float = 0.1  # smallest face side / shorter image side (18 px on the demo)
+    max_new_faces: int = 0
+    min_clip_s: float = 0.5  # clip length bounds: shorter is a flash, not a clip (6 frames at 12 fps)
+    max_clip_s: float = 60.0  # longer is not a micro-video clip
+    clip_check_frames: int = 3  # frames per clip compared with the source frames at the recorded times
+    # Publish halts when the pass rate of a staging stage falls below its floor. Repurposed assets
+    # (personalise: selected frames, covers, clips) have no safe substitute beyond the cover.
+    min_pass_rate: float = 0.9
+    # generate: a failed generated thumbnail falls back to its (gated) selected frame, so a broken
+    # generator degrades to the selection baseline rather than shipping anything unchecked; 0 keeps
+    # publishing in that case (the report shows the rate and reasons), raise it to halt instead.
+    min_pass_rate_generated: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("min_pass_rate", "min_pass_rate_generated", "max_nsfw"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"gate.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 < self.min_clip_s <= self.max_clip_s:
+            raise ValueError(f"gate clip bounds need 0 < min_clip_s <= max_clip_s, got {self.min_clip_s}, {self.max_clip_s}")
+        if self.clip_check_frames < 1 or self.face_candidate_neighbors < 1 or self.face_source_neighbors < 1:
+            raise ValueError("gate.clip_check_frames and the face_*_neighbors must be >= 1")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Personalised thumbnail generation (generec_core/generation). None = the model family's default."""
+
+    backend: str = "restyle"  # restyle (no weights, CPU) | diffusers (img2img, local weights) | none
+    model: str = ""  # diffusers: a model id resolved under weights_dir, or an absolute local directory
+    # local folder holding <model id>/model_index.json (nothing is downloaded); a deployment fact, so the
+    # GPU worker image sets GENEREC_WEIGHTS_DIR rather than every run passing it
+    weights_dir: str = field(default_factory=lambda: os.environ.get("GENEREC_WEIGHTS_DIR", ""))
+    device: str = "auto"  # "auto" picks CUDA when present
+    dtype: str = "auto"  # auto (float16 on CUDA, float32 on CPU) | float16 | bfloat16 | float32
+    batch_size: int = 8
+    strength: float | None = None  # img2img strength / restyle colour-transfer weight
+    steps: int | None = None
+    guidance_scale: float | None = None
+    resolution: int | None = None  # longest side fed to the diffusion model (multiple of 8)
+    prompt: str = "a high quality video thumbnail"
+    negative_prompt: str = "blurry, low quality, text, watermark"
+    ip_adapter_dir: str = ""  # local IP-Adapter folder (h94/IP-Adapter layout); "" = no adapter
+    ip_adapter_scale: float = 0.6
+    compile: bool = False  # torch.compile the UNet (CUDA only; pays off on long runs)
+    trigger: str = "policy"  # selected rows that get one: policy (the instructor's trigger policy) | all | none
+    clusters: int = 8  # fallback taste clusters (k-means) when user features carry no cluster column
+    crop_scale: float = 0.95  # restyle's taste-aware crop keeps this fraction of each side (1 = no crop)
+    max_taste_covers: int = 16  # liked covers per taste group fed to the palette / IP-Adapter
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Object-store client tunables (generec_core/storage.py); credentials never live here."""
+
+    endpoint_url: str = ""  # S3-compatible endpoint; "" = $AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL / AWS
+    max_attempts: int = 5  # per S3 call, botocore "standard" retries: exponential backoff with jitter
+    multipart_threshold_mb: int = 16  # objects above this go up as multipart uploads
+    multipart_chunk_mb: int = 8  # part size (S3 requires >= 5 MiB for all parts but the last)
+    # How Spark stages reach an s3:// root: "direct" reads s3a:// (images with hadoop-aws),
+    # "mirror" copies inputs to a local temp root and uploads outputs (generec_core/spark_mirror.py),
+    # "auto" mirrors only when spark_master is local.
+    spark_io: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.spark_io not in ("auto", "direct", "mirror"):
+            raise ValueError(f"storage.spark_io must be auto, direct or mirror, got {self.spark_io!r}")
+        if self.max_attempts < 1 or self.multipart_threshold_mb < 1 or self.multipart_chunk_mb < 1:
+            raise ValueError("storage.max_attempts, multipart_threshold_mb and multipart_chunk_mb must be >= 1")
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    on_conflict: str = "fail"  # another publisher moved catalog/CURRENT first: "fail" or "retry" on top
+    conflict_retries: int = 3  # attempts when on_conflict == "retry"
+
+    def __post_init__(self) -> None:
+        if self.on_conflict not in ("fail", "retry"):
+            raise ValueError(f"publish.on_conflict must be 'fail' or 'retry', got {self.on_conflict!r}")
+        if self.conflict_retries < 1:
+            raise ValueError(f"publish.conflict_retries must be >= 1, got {self.conflict_retries}")
+
+
+@dataclass(frozen=True)
+class InstructorConfig:
+    """Instructions -> guidance (generec_core/instructor); thresholds justified in its tests."""
+
+    shorter_factor: float = 0.5  # "shorter"/"longer" scale the editor's clip_min_s/clip_max_s by these
+    longer_factor: float = 2.0
+    max_chars: int = 500  # longer instructions are refused (too_long)
+    span_threshold: float = 0.7  # encoder cosine for an unknown word to take a topic label
+    style_span_threshold: float = 0.65  # ... a style label
+    span_margin: float = 0.08  # ... and its lead over the second-best label of that kind
+    intent_threshold: float = 0.62  # cosine for a clause to mean opt-out/in, shorter/longer
+    guard_threshold: float = 0.65  # cosine for a clause to read as an injection / unsafe request
+    generate_below_similarity: float = 0.5  # trigger policy: best frame's cosine to the taste below this
+    cover_skips_to_generate: int = 2  # trigger policy: skips of the item's cover that ask for a new one
+    feedback_lookback_days: int = 30  # interactions read for feedback-derived guidance
+    feedback_min_skips: int = 3  # skips of a topic before feedback avoids it ...
+    feedback_min_likes: int = 3  # likes of a topic before feedback prefers it
 
 
 @dataclass(frozen=True)
@@ -72,6 +295,12 @@ class PipelineConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     editor: EditorConfig = field(default_factory=EditorConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    instructor: InstructorConfig = field(default_factory=InstructorConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    expectations: ExpectationsConfig = field(default_factory=ExpectationsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -82,23 +311,25 @@ class PipelineConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PipelineConfig":
         """Build from a (possibly partial) nested dict, e.g. Airflow params; unknown keys are an error."""
-        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        sections = {f.name: f for f in dataclasses.fields(cls) if f.name != "root"}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key not in sections:
-                raise ValueError(f"unknown config key {key!r}; known: {sorted(sections)}")
             if key == "root":
                 kwargs["root"] = normalise_root(str(value))
-                continue
-            section_cls = {"frames": FramesConfig, "features": FeaturesConfig,
-                           "editor": EditorConfig, "gate": GateConfig}[key]
-            known = {f.name for f in dataclasses.fields(section_cls)}
-            bad = set(value) - known
-            if bad:
-                raise ValueError(f"unknown config key(s) {sorted(bad)} in section {key!r}; known: {sorted(known)}")
-            kwargs[key] = section_cls(**value)
+            elif key in sections:
+                kwargs[key] = _section(sections[key].default_factory, key, value)
+            else:
+                raise ValueError(f"unknown config key {key!r}; known: root, {', '.join(sorted(sections))}")
         return cls(**kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> "PipelineConfig":
         return cls.from_dict(json.loads(text))
+
+
+def _section(section_cls: type, name: str, values: dict[str, Any]) -> Any:
+    known = {f.name for f in dataclasses.fields(section_cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown config key(s) {sorted(unknown)} in section {name!r}; known: {sorted(known)}")
+    return section_cls(**values)

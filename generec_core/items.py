@@ -29,6 +29,7 @@ class Item:
     video_uri: str
     cover_uri: str | None  # None: the cover is the video's first frame
     title: str = ""
+    topics: tuple[str, ...] = ()  # optional (contract v1 addition): lower-case topic names
 
 
 def read_items(layout: Layout) -> list[Item]:
@@ -50,8 +51,17 @@ def read_items(layout: Layout) -> list[Item]:
         cover = rec.get("cover")
         items.append(Item(item_id=item_id, video_uri=_resolve(layout, video, uri, lineno),
                           cover_uri=_resolve(layout, cover, uri, lineno) if cover else None,
-                          title=str(rec.get("title", ""))))
+                          title=str(rec.get("title", "")), topics=_topics(rec.get("topics"), uri, lineno)))
     return items
+
+
+def _topics(value: object, uri: str, lineno: int) -> tuple[str, ...]:
+    """Optional ``topics``: a list of strings (compared lower-case with the instructor's vocabulary)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ItemsManifestError(f"{uri}:{lineno}: topics must be a list of strings, got {value!r}")
+    return tuple(sorted({t.strip().lower() for t in value if t.strip()}))
 
 
 def _resolve(layout: Layout, rel: str, uri: str, lineno: int) -> str:

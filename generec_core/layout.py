@@ -35,6 +35,10 @@ class Layout:
     def raw_instructions(self, date: str) -> str:
         return join(self.root, f"raw/instructions/dt={date}")
 
+    @property
+    def raw_instructions_root(self) -> str:
+        return join(self.root, "raw/instructions")
+
     # lake
     def lake_interactions(self, date: str | None = None) -> str:
         base = join(self.root, "lake/interactions")
@@ -51,6 +55,11 @@ class Layout:
     def user_features(self, date: str) -> str:
         return join(self.root, f"features/users/dt={date}")
 
+    def guidance(self, date: str) -> str:
+        """One guidance record per user (JSONL). A sibling of ``features/users/dt=``, not inside it:
+        the Spark features job overwrites that folder, and readers take every Parquet file below it."""
+        return join(self.root, f"features/guidance/dt={date}/guidance.jsonl")
+
     # work (audit zone)
     def work(self, run_id: str) -> str:
         return join(self.root, f"work/run={run_id}")
@@ -64,6 +73,14 @@ class Layout:
     def gate_results(self, run_id: str) -> str:
         return join(self.work(run_id), "gate")
 
+    def gate_rows(self, run_id: str) -> str:
+        """The gate's verdict per row: what publish publishes (named here so publish needs no gate import)."""
+        return join(self.gate_results(run_id), "rows.parquet")
+
+    def expectations(self, run_id: str) -> str:
+        """Data-quality validation results (rendered GX pages) of the run."""
+        return join(self.work(run_id), "expectations")
+
     def stage_metrics(self, run_id: str) -> str:
         return join(self.work(run_id), "metrics")
 
@@ -75,8 +92,12 @@ class Layout:
     def asset(self, sha256: str, ext: str) -> str:
         return join(self.assets, f"{sha256}.{ext}")
 
+    @property
+    def manifests(self) -> str:
+        return join(self.root, "catalog/manifests")
+
     def manifest(self, date: str, run_id: str) -> str:
-        return join(self.root, f"catalog/manifests/dt={date}/run={run_id}/manifest.parquet")
+        return join(self.manifests, f"dt={date}/run={run_id}/manifest.parquet")
 
     @property
     def current(self) -> str:

@@ -1,26 +1,41 @@
 """One storage abstraction keyed by URI, so no stage knows where the data lives.
 
 ``file://`` is the embedded default; ``s3://bucket/prefix`` goes through boto3 (credentials
-from boto3's own chain, ``AWS_ENDPOINT_URL`` for S3-compatible stores). Both backends
-offer the two conditional writes the publish protocol relies on: create-only
-(``if_none_match``) and compare-and-swap on a version tag (``if_match``).
+from boto3's own chain, ``AWS_ENDPOINT_URL`` or ``storage.endpoint_url`` for S3-compatible
+stores). Both backends offer what the publish protocol relies on: whole-object atomic writes,
+create-only writes (``if_none_match``), compare-and-swap on a version tag (``if_match``), and
+a way to find writes that started and never finished (``pending_writes``) so gc can clean
+them. Errors name the URI and the fix, never a credential.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
 import io
+import mimetypes
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from generec_core.config import StorageConfig
+
+
+class StorageError(RuntimeError):
+    """An object-store call failed for a reason a person must fix; names the URI, never a secret."""
+
+
+class StorageAuthError(StorageError):
+    """The store refused (or could not find) the credentials."""
 
 
 class PreconditionFailed(RuntimeError):
@@ -29,6 +44,15 @@ class PreconditionFailed(RuntimeError):
 
 class ObjectNotFound(FileNotFoundError):
     pass
+
+
+class InvalidKey(ValueError):
+    """A URI whose path could escape its prefix or that the store cannot hold (``..``, NUL, too long)."""
+
+
+Progress = Callable[[int, int], None]
+"""``progress(bytes_staged, bytes_total)``: called as a write stages bytes, before the object is
+visible (a temp file, multipart parts). Single-request S3 puts stage nothing and report nothing."""
 
 
 def join(base: str, *parts: str) -> str:
@@ -46,19 +70,46 @@ class ObjectInfo:
     uri: str
     size: int
     etag: str
+    mtime: float = 0.0  # seconds since the epoch; 0.0 where unknown
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """A write that started and never committed: a temp file, an incomplete multipart upload."""
+
+    uri: str  # the object it was meant to become
+    started: float  # seconds since the epoch
+    handle: str  # backend-specific: temp file path or multipart upload id
 
 
 class Storage(Protocol):
     def read_bytes(self, uri: str) -> bytes: ...
     def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False,
-                    if_match: str | None = None) -> str: ...
+                    if_match: str | None = None, progress: Progress | None = None) -> str: ...
     def head(self, uri: str) -> ObjectInfo | None: ...
     def list(self, prefix_uri: str) -> list[ObjectInfo]: ...
     def delete(self, uri: str) -> None: ...
+    def pending_writes(self, prefix_uri: str) -> list[PendingWrite]: ...
+    def abort(self, pending: PendingWrite) -> None: ...
 
 
 def _etag(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def check_key(key: str, uri: str) -> str:
+    """Reject object paths that could escape their prefix or that a store cannot represent.
+
+    Names derived from ids go through ``items.safe_name`` first; this is the last line of
+    defence, so that a bug upstream fails loudly instead of writing outside the root.
+    """
+    if "\x00" in key:
+        raise InvalidKey(f"object path contains a NUL byte: {uri!r}")
+    if any(seg in (".", "..") for seg in key.split("/")):
+        raise InvalidKey(f"object path contains a '.' or '..' segment: {uri!r}")
+    if len(key.encode("utf-8", "surrogatepass")) > 1024:
+        raise InvalidKey(f"object path longer than 1024 bytes (S3's limit): {uri[:120]!r}...")
+    return key
 
 
 def file_uri(path: Path | str) -> str:
@@ -78,16 +129,19 @@ class LocalStorage:
         """File URIs here are ``file://`` + the absolute path, unescaped (see ``file_uri``)."""
         if not uri.startswith("file:///"):
             raise ValueError(f"not a file:///absolute/path URI: {uri!r}")
-        return Path(uri[len("file://"):])
+        key = check_key(uri[len("file://"):], uri)
+        if any(len(seg.encode("utf-8", "surrogatepass")) > 255 for seg in key.split("/")):
+            raise InvalidKey(f"a path segment is longer than 255 bytes: {uri[:120]!r}...")
+        return Path(key)
 
     def read_bytes(self, uri: str) -> bytes:
         try:
             return self.path(uri).read_bytes()
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, NotADirectoryError) as exc:
             raise ObjectNotFound(uri) from exc
 
     def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False,
-                    if_match: str | None = None) -> str:
+                    if_match: str | None = None, progress: Progress | None = None) -> str:
         target = self.path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -96,6 +150,8 @@ class LocalStorage:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+            if progress is not None:
+                progress(len(data), len(data))
             if if_none_match:
                 try:
                     os.link(tmp, target)  # atomic create-only
@@ -115,34 +171,35 @@ class LocalStorage:
         return _etag(data)
 
     @staticmethod
-    def _lock(target: Path):
-        class _Lock:
-            def __enter__(self_inner):
-                self_inner.fh = open(target.parent / f".{target.name}.lock", "a+")
-                fcntl.flock(self_inner.fh, fcntl.LOCK_EX)
-
-            def __exit__(self_inner, *exc):
-                fcntl.flock(self_inner.fh, fcntl.LOCK_UN)
-                self_inner.fh.close()
-        return _Lock()
+    @contextlib.contextmanager
+    def _lock(target: Path) -> Iterator[None]:
+        """An exclusive lock beside the target, held across processes (flock) for compare-and-swap."""
+        with open(target.parent / f".{target.name}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def head(self, uri: str) -> ObjectInfo | None:
         p = self.path(uri)
         if not p.is_file():
             return None
         data = p.read_bytes()
-        return ObjectInfo(uri, len(data), _etag(data))
+        return ObjectInfo(uri, len(data), _etag(data), p.stat().st_mtime)
 
     def list(self, prefix_uri: str) -> list[ObjectInfo]:
         base = self.path(prefix_uri)
         if base.is_file():
-            return [ObjectInfo(file_uri(base), base.stat().st_size, "")]
+            st = base.stat()
+            return [ObjectInfo(file_uri(base), st.st_size, "", st.st_mtime)]
         if not base.is_dir():
             return []
         out = []
         for p in sorted(base.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
-                out.append(ObjectInfo(file_uri(p), p.stat().st_size, ""))
+                st = p.stat()
+                out.append(ObjectInfo(file_uri(p), st.st_size, "", st.st_mtime))
         return out
 
     def delete(self, uri: str) -> None:
@@ -151,73 +208,228 @@ class LocalStorage:
         except FileNotFoundError:
             pass
 
+    def pending_writes(self, prefix_uri: str) -> list[PendingWrite]:
+        """Temp files a killed writer left behind (``.<name>.<random>.tmp``)."""
+        base = self.path(prefix_uri)
+        if not base.is_dir():
+            return []
+        out = []
+        for p in sorted(base.rglob(".*.tmp")):
+            target = p.name[1:].rsplit(".", 2)[0]
+            out.append(PendingWrite(file_uri(p.parent / target), p.stat().st_mtime, str(p)))
+        return out
+
+    def abort(self, pending: PendingWrite) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(pending.handle)
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+_settings = StorageConfig()
+_clients: dict[str, tuple[object, tuple[str, ...]]] = {}
+_clients_lock = threading.Lock()
+# Environment that changes which credentials / endpoint boto3 resolves: part of the client cache key.
+_CLIENT_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+               "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+               "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")
+_AUTH_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+                         "InvalidToken", "TokenRefreshRequired", "AllAccessDisabled", "403"})
+_PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412"})
+_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+
+
+def configure(settings: StorageConfig) -> None:
+    """Apply the run's storage tunables process-wide (the pipeline does this for each stage).
+
+    Process-wide because every ``storage_for(uri)`` call site would otherwise need the
+    config; clients are cached per (settings, credential environment), so a change takes
+    effect on the next call.
+    """
+    global _settings
+    _settings = settings
+
+
+def _s3_client() -> tuple[object, tuple[str, ...]]:
+    """One boto3 client per (settings, credential env), plus the secrets to redact from errors.
+
+    Creating a client costs tens of milliseconds; stages call ``storage_for`` per object.
+    """
+    settings = _settings
+    fingerprint = hashlib.sha256(repr((settings, [os.environ.get(k) for k in _CLIENT_ENV])).encode()).hexdigest()
+    with _clients_lock:
+        cached = _clients.get(fingerprint)
+        if cached is None:
+            import boto3  # deferred: the file:// default never needs it
+            from botocore.config import Config
+
+            endpoint = (settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
+                        or os.environ.get("AWS_ENDPOINT_URL") or None)
+            session = boto3.session.Session()
+            client = session.client("s3", endpoint_url=endpoint, config=Config(
+                retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
+                connect_timeout=10, read_timeout=60,
+                # S3-compatible stores on an IP or a private host name want path-style URLs.
+                s3={"addressing_style": "path" if endpoint else "auto"},
+            ))
+            secrets: tuple[str, ...] = ()
+            creds = session.get_credentials()
+            if creds is not None:
+                frozen = creds.get_frozen_credentials()
+                secrets = tuple(s for s in (frozen.secret_key, frozen.token, frozen.access_key) if s)
+            cached = _clients[fingerprint] = (client, secrets)
+    return cached
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
 
 class S3Storage:
     """``s3://`` backend on boto3; conditional writes map to S3's IfNoneMatch / IfMatch."""
 
     def __init__(self) -> None:
-        import boto3  # deferred: the file:// default never needs it
+        from botocore.exceptions import BotoCoreError
 
-        self._client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+        try:
+            self._client, self._secrets = _s3_client()
+        except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+            raise StorageAuthError(f"cannot set up the S3 client: {type(exc).__name__}: {exc}") from None
+        self._settings = _settings
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
-        return parsed.netloc, parsed.path.lstrip("/")
+        return parsed.netloc, check_key(parsed.path.lstrip("/"), uri)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, uri: str) -> Iterator[None]:
+        """Translate botocore failures into this module's errors, with the fix and without secrets."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+        try:
+            yield
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            code, message = str(err.get("Code", "")), str(err.get("Message", ""))
+            if code in _PRECONDITION_CODES:
+                raise PreconditionFailed(f"{uri}: conditional write lost ({code})") from None
+            if code in _MISSING_CODES:
+                raise ObjectNotFound(uri) from None
+            if code == "NoSuchBucket":
+                raise StorageError(f"{action} {uri}: bucket {urlparse(uri).netloc!r} does not exist") from None
+            if code in _AUTH_CODES:
+                raise StorageAuthError(_redact(
+                    f"{action} {uri}: the S3 store refused the credentials ({code}: {message or 'forbidden'}). "
+                    "Check boto3's credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                    "instance role) or the Airflow connection, and AWS_ENDPOINT_URL for S3-compatible stores",
+                    self._secrets)) from None
+            raise StorageError(_redact(f"{action} {uri} failed: {code}: {message}", self._secrets)) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise StorageAuthError(
+                f"{action} {uri}: no usable AWS credentials found. Set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+                "or AWS_PROFILE, or pass an Airflow connection (aws_conn_id)") from None
+        except BotoCoreError as exc:
+            raise StorageError(_redact(
+                f"{action} {uri}: {type(exc).__name__}: {exc} (gave up after "
+                f"{self._settings.max_attempts} attempts)", self._secrets)) from None
 
     def read_bytes(self, uri: str) -> bytes:
         bucket, key = self.split(uri)
-        try:
+        with self._errors("read", uri):
             return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except self._client.exceptions.NoSuchKey as exc:
-            raise ObjectNotFound(uri) from exc
 
     def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False,
-                    if_match: str | None = None) -> str:
-        from botocore.exceptions import ClientError
-
+                    if_match: str | None = None, progress: Progress | None = None) -> str:
         bucket, key = self.split(uri)
-        kwargs: dict = {"Bucket": bucket, "Key": key, "Body": data}
+        kwargs: dict = {"Bucket": bucket, "Key": key}
+        content_type = mimetypes.guess_type(key)[0]
+        if content_type:
+            kwargs["ContentType"] = content_type
+        condition: dict = {}
         if if_none_match:
-            kwargs["IfNoneMatch"] = "*"
+            condition["IfNoneMatch"] = "*"
         if if_match is not None:
-            kwargs["IfMatch"] = if_match
+            condition["IfMatch"] = if_match
+        with self._errors("write", uri):
+            if len(data) > self._settings.multipart_threshold_mb * 2**20:
+                return self._write_multipart(kwargs, data, condition, progress)
+            resp = self._client.put_object(Body=data, **kwargs, **condition)
+        return resp["ETag"].strip('"')
+
+    def _write_multipart(self, kwargs: dict, data: bytes, condition: dict, progress: Progress | None) -> str:
+        """Large objects go up in parts; the condition applies to the completing call.
+
+        Until ``CompleteMultipartUpload`` succeeds nothing is visible; a failed upload is
+        aborted, and one whose writer was killed is found by ``pending_writes`` (gc).
+        """
+        chunk = self._settings.multipart_chunk_mb * 2**20
+        upload_id = self._client.create_multipart_upload(**kwargs)["UploadId"]
+        target = {"Bucket": kwargs["Bucket"], "Key": kwargs["Key"], "UploadId": upload_id}
+        view = memoryview(data)
         try:
-            resp = self._client.put_object(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
-                raise PreconditionFailed(f"{uri}: conditional write lost ({code})") from None
+            parts = []
+            for number, start in enumerate(range(0, len(data), chunk), start=1):
+                resp = self._client.upload_part(**target, PartNumber=number, Body=bytes(view[start:start + chunk]))
+                parts.append({"PartNumber": number, "ETag": resp["ETag"]})
+                if progress is not None:
+                    progress(min(start + chunk, len(data)), len(data))
+            resp = self._client.complete_multipart_upload(**target, MultipartUpload={"Parts": parts}, **condition)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(**target)
             raise
         return resp["ETag"].strip('"')
 
     def head(self, uri: str) -> ObjectInfo | None:
-        from botocore.exceptions import ClientError
-
         bucket, key = self.split(uri)
         try:
-            resp = self._client.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return ObjectInfo(uri, resp["ContentLength"], resp["ETag"].strip('"'))
+            with self._errors("head", uri):
+                resp = self._client.head_object(Bucket=bucket, Key=key)
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(uri, resp["ContentLength"], resp["ETag"].strip('"'), resp["LastModified"].timestamp())
 
     def list(self, prefix_uri: str) -> list[ObjectInfo]:
+        """The object at ``prefix_uri`` itself, or every object below it as a folder (not 'dt=1' for 'dt=10')."""
         bucket, prefix = self.split(prefix_uri)
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
+        prefix = prefix.rstrip("/")
         out = []
-        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                out.append(ObjectInfo(f"s3://{bucket}/{obj['Key']}", obj["Size"], obj["ETag"].strip('"')))
+        with self._errors("list", prefix_uri):
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    inside = not prefix or key == prefix or key.startswith(prefix + "/")
+                    if inside and not key.rsplit("/", 1)[-1].startswith("."):
+                        out.append(ObjectInfo(f"s3://{bucket}/{key}", obj["Size"], obj["ETag"].strip('"'),
+                                              obj["LastModified"].timestamp()))
         return out
 
     def delete(self, uri: str) -> None:
         bucket, key = self.split(uri)
-        self._client.delete_object(Bucket=bucket, Key=key)
+        with self._errors("delete", uri):
+            self._client.delete_object(Bucket=bucket, Key=key)
+
+    def pending_writes(self, prefix_uri: str) -> list[PendingWrite]:
+        """Incomplete multipart uploads below the prefix (invisible, but they cost storage)."""
+        bucket, prefix = self.split(prefix_uri)
+        out = []
+        with self._errors("list uploads", prefix_uri):
+            for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+                for up in page.get("Uploads", []):
+                    out.append(PendingWrite(f"s3://{bucket}/{up['Key']}", up["Initiated"].timestamp(), up["UploadId"]))
+        return out
+
+    def abort(self, pending: PendingWrite) -> None:
+        bucket, key = self.split(pending.uri)
+        with self._errors("abort upload", pending.uri):
+            self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=pending.handle)
 
 
 def storage_for(uri: str) -> Storage:
@@ -256,9 +468,14 @@ def delete_prefix(prefix_uri: str) -> int:
 
 
 def write_parquet(uri: str, table: pa.Table) -> None:
+    storage_for(uri).write_bytes(uri, parquet_bytes(table))
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Serialise a table the way the pipeline stores it (zstd); same table -> same bytes."""
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
-    storage_for(uri).write_bytes(uri, buf.getvalue())
+    return buf.getvalue()
 
 
 def read_parquet(uri: str) -> pa.Table:

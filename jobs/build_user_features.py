@@ -1,33 +1,24 @@
-"""Spark job: user taste vectors, top-K candidates and the sharded worklist for one date.
+"""Spark job: taste vectors, clusters, candidates and the sharded worklist for one date, then its gate.
 
-    spark-submit jobs/build_user_features.py --root s3://bucket/generec --date 2026-11-20
-    python -m jobs.build_user_features --root file:///var/lib/generec --date 2026-11-20
+    spark-submit --master yarn jobs/build_user_features.py --root s3://bucket/generec --date 2026-11-20
+    python -m jobs.build_user_features --root file:///var/lib/generec --date 2026-11-20 --master 'local[2]'
 
 Needs the cleaned lake (jobs.ingest_interactions) and the frame embeddings (frames stage).
-Prints the counts (users, cold users, worklist rows per shard) as JSON on stdout.
+The same stage function as the DAG's in-process task (``generec_core.pipeline.features``).
+Prints the counts (users, cold users, clusters, worklist rows per shard and per retriever,
+the gate's verdict) as JSON on stdout; exits 1 when a critical expectation failed.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 
-from generec_core.spark.features import build_user_features
-from generec_core.spark.session import get_spark
-from jobs.ingest_interactions import build_config, parse_args
+from generec_core import pipeline
+from jobs.ingest_interactions import run_stage
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, description=__doc__)
-    config = build_config(args)
-    # Imported here: the frames stage pulls torch/PIL, which the Spark session itself does not need.
-    from generec_core.stages.frames import load_frame_embeddings
-
-    frames = load_frame_embeddings(config)
-    spark = get_spark(config.features.spark_master, "generec-features", config.features.shuffle_partitions)
-    counts = build_user_features(spark, config, args.date, frames)
-    print(json.dumps(counts, sort_keys=True))
-    return 0
+    return run_stage(pipeline.features, argv, __doc__)
 
 
 if __name__ == "__main__":

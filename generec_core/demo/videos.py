@@ -18,6 +18,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from generec_core.demo.instructions import item_topics
 from generec_core.demo.sources import CATEGORY_NAMES, FPS, HEIGHT, WIDTH, category, plan_segment, render_segment
 
 GOP = 2 * FPS  # a keyframe every 2 s (plus x264 scene cuts at segment changes)
@@ -86,7 +87,8 @@ class ItemPlan:
 
     def manifest_row(self) -> dict:
         """The item's line in raw/items/items.jsonl (input contract v1)."""
-        row = {"item_id": self.item_id, "video": self.video_relpath, "title": self.title}
+        row = {"item_id": self.item_id, "video": self.video_relpath, "title": self.title,
+               "topics": item_topics([seg.category for seg in self.segments])}
         if self.cover_relpath is not None:
             row["cover"] = self.cover_relpath
         return row

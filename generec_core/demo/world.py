@@ -22,17 +22,17 @@ import numpy as np
 from tqdm import tqdm
 
 from generec_core.config import normalise_root
-from generec_core.demo import logs, sources, videos
+from generec_core.demo import instructions, logs, sources, videos
 from generec_core.layout import Layout
 from generec_core.storage import ObjectNotFound, join, read_text, storage_for
 
 CONTRACT_VERSION = "v1"
 # Bump when the generator's output changes, so stored worlds are not mistaken for current ones.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: items carry topics; users write instructions
 
 # Independent seeded streams: items do not change when the user count does, and a day's
 # log depends only on (seed, date, users, items) -- not on how many days were built.
-_STREAM_ITEMS, _STREAM_USERS, _STREAM_DAY = 1, 2, 3
+_STREAM_ITEMS, _STREAM_USERS, _STREAM_DAY, _STREAM_INSTRUCTIONS = 1, 2, 3, 4
 _EPS_S = 1e-6
 
 
@@ -116,10 +116,11 @@ def build_demo_world(root: str, users: int = 500, items: int = 100, days: int = 
 
     Writes::
 
-        raw/items/items.jsonl                      {item_id, video, title[, cover]} per line
+        raw/items/items.jsonl                      {item_id, video, title, topics[, cover]} per line
         raw/items/videos/<item_id>.mp4             H.264 320x180, 2-3 category segments, 4-6 s
         raw/items/covers/<item_id>.jpg             for half of the items
         raw/interactions/dt=<date>/part-00000.jsonl  events + 3 malformed lines + 1-2 duplicates
+        raw/instructions/dt=<date>/part-00000.jsonl  ~8% of users write an instruction (demo/instructions.py)
         demo/truth/{users,items}.jsonl             planted tastes and segment timing (not input)
         demo/world.json                            parameters + summary, written last
 
@@ -151,6 +152,12 @@ def build_demo_world(root: str, users: int = 500, items: int = 100, days: int = 
         uri = join(layout.raw_interactions(d), "part-00000.jsonl")
         storage_for(uri).write_bytes(uri, day.to_bytes())
         day_stats[d] = day.stats()
+        notes = instructions.day_instructions(d, tastes, sources.CATEGORY_NAMES, np.random.default_rng(
+            [seed, _STREAM_INSTRUCTIONS, date.fromisoformat(d).toordinal()]))
+        if notes:
+            uri = join(layout.raw_instructions(d), "part-00000.jsonl")
+            storage_for(uri).write_bytes(uri, _jsonl(notes))
+        day_stats[d]["instructions"] = len(notes)
 
     storage_for(truth_users_uri(root)).write_bytes(truth_users_uri(root), _jsonl([t.truth_row() for t in tastes]))
     storage_for(truth_items_uri(root)).write_bytes(truth_items_uri(root), _jsonl([p.truth_row() for p in plans]))

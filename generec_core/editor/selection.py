@@ -24,6 +24,7 @@ class ItemFrames:
     embeddings: np.ndarray  # (F, d) float32
     timestamps: np.ndarray  # (F,) float64 seconds
     duration_s: float
+    poor: np.ndarray | None = None  # (F,) bool: frame flagged poor quality; None = all good
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,9 @@ def window_means(sims: torch.Tensor, length: int, stride: int) -> tuple[torch.Te
     n_frames = sims.shape[1]
     starts = window_starts(n_frames, length, stride)
     span = min(length, n_frames)
-    csum = torch.nn.functional.pad(sims.cumsum(dim=1), (1, 0))
-    idx = torch.tensor(starts, device=sims.device)
-    means = (csum[:, idx + span] - csum[:, idx]) / span
+    means = torch.nn.functional.avg_pool1d(sims[:, None, :], span, stride)[:, 0, :]  # windows at 0, stride, ...
+    if means.shape[1] < len(starts):  # the final window, ending at the last frame
+        means = torch.cat([means, sims[:, n_frames - span:].mean(dim=1, keepdim=True)], dim=1)
     return means, starts
 
 

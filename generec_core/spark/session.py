@@ -34,6 +34,8 @@ def spark_path(uri: str) -> str:
 def get_spark(master: str, app_name: str, shuffle_partitions: int) -> SparkSession:
     """Return the process's Spark session, creating it on first use.
 
+    ``master`` "" leaves the master to the launcher (``spark-submit --master ...``): a
+    master set in code would override the cluster spark-submit was pointed at.
     Runtime SQL settings (shuffle partitions, timezone) are re-applied to an existing
     session so a caller always gets the parallelism it asked for; static settings
     (master, memory) are fixed by whoever created the session first.
@@ -43,9 +45,9 @@ def get_spark(master: str, app_name: str, shuffle_partitions: int) -> SparkSessi
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Python workers must run the driver's interpreter (the venv with pandas/pyarrow).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master) if master else SparkSession.builder
     spark = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
+        builder.appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "2g")

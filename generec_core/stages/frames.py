@@ -1,10 +1,16 @@
-"""Frames stage: sample every item's video once, embed frames + cover, store per item.
+"""Frames stage: sample every item's video once, score and embed frames + cover, store per item.
 
-Incremental by construction: an item is embedded once per encoder (its file under
-``features/frames/encoder=<id>/items/``), so the nightly run only pays for new items,
-and a different encoder writes beside, never over, the old vectors. A video that
-cannot be decoded is quarantined with the decoder's reason and the run goes on;
-it is retried on the next run (a fixed upload then succeeds and its record goes).
+Incremental by construction: an item is embedded once per (encoder, sampling) -- its file
+lives under ``features/frames/encoder=<id>/sampling=<signature>/items/`` -- so the nightly
+run only pays for new items, a different encoder writes beside, never over, the old
+vectors, and changing ``frames_per_video``, the sampling mode or ``max_side`` re-embeds
+into a fresh partition instead of silently reusing frames sampled another way. A video
+that cannot be decoded is quarantined with the decoder's reason and the run goes on; it
+is retried on the next run (a fixed upload then succeeds and its record goes).
+
+Every row carries its frame's quality metrics (``video/quality.py``) and verdict
+(``is_poor``, ``poor_reason``); every file records encoder id, spec, dimension,
+preprocessing, precision and sampling in its Parquet metadata.
 
 Decoding runs one item ahead on a worker thread (PyAV releases the GIL) while the
 encoder works on batches that span item boundaries, so the model sees full batches
@@ -13,6 +19,7 @@ even when items have few frames.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -28,12 +35,13 @@ import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from generec_core.config import PipelineConfig
-from generec_core.embedding.encoder import ImageEncoder, load_encoder
+from generec_core.config import FramesConfig, PipelineConfig
+from generec_core.embedding.encoder import ImageEncoder, encoder_id_for, load_encoder
 from generec_core.items import Item, read_items, safe_name
 from generec_core.layout import Layout
 from generec_core.storage import is_missing, join, list_uris, storage_for, write_parquet
-from generec_core.video.decode import SampledVideo, VideoDecodeError, sample_frames, scaled_size
+from generec_core.video.decode import SampledVideo, VideoDecodeError, VideoSource, sample_frames, scaled_size
+from generec_core.video.quality import QUALITY_TYPE, QualityThresholds, frame_metrics, metrics_array, verdict_columns
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +52,30 @@ FRAMES_SCHEMA = pa.schema([
     ("frame_idx", pa.int32()),  # -1: the cover row
     ("ts", pa.float64()),  # seconds from the first frame; null for a separate cover image
     ("embedding", pa.list_(pa.float32())),
+    ("quality", QUALITY_TYPE),  # metrics: facts about the pixels (video/quality.py)
+    ("is_poor", pa.bool_()),  # verdict under the configured thresholds: selection skips these
+    ("poor_reason", pa.string()),  # e.g. "blank" or "blurry,duplicate"; null when fine
 ])
-def items_prefix(layout: Layout, encoder_id: str) -> str:
-    return join(layout.frames(encoder_id), "items")
 
 
-def item_embeddings_uri(layout: Layout, encoder_id: str, item_id: str) -> str:
-    return join(items_prefix(layout, encoder_id), f"{safe_name(item_id)}.parquet")
+def sampling_signature(frames: FramesConfig) -> str:
+    """How frames were sampled, as a path-safe partition value: a change means a re-embed."""
+    how = "uniform" if frames.sampling == "uniform" else f"rate{frames.sample_fps:g}fps"
+    return f"{how}-n{frames.frames_per_video}-side{frames.max_side}"
+
+
+def sample_item(source: VideoSource, frames: FramesConfig) -> SampledVideo:
+    """The frames this config samples from a video (personalise must decode the same ones)."""
+    rate = frames.sample_fps if frames.sampling == "rate" else None
+    return sample_frames(source, n=frames.frames_per_video, max_side=frames.max_side, rate=rate)
+
+
+def items_prefix(layout: Layout, encoder_id: str, frames: FramesConfig) -> str:
+    return join(layout.frames(encoder_id), f"sampling={sampling_signature(frames)}", "items")
+
+
+def item_embeddings_uri(layout: Layout, encoder_id: str, frames: FramesConfig, item_id: str) -> str:
+    return join(items_prefix(layout, encoder_id, frames), f"{safe_name(item_id)}.parquet")
 
 
 def quarantine_uri(layout: Layout, item_id: str) -> str:
@@ -63,6 +88,7 @@ class DecodedItem:
     video: SampledVideo | None = None
     cover: np.ndarray | None = None  # the cover image's pixels; None: first frame is the cover
     reason: str | None = None  # set when the item goes to quarantine
+    quality: list[dict] | None = None  # metrics: [cover] + one per sampled frame
 
     @property
     def images(self) -> list[np.ndarray]:
@@ -73,17 +99,19 @@ class DecodedItem:
 
 
 def embed_items(config: PipelineConfig) -> dict:
-    """Embed every item without an embeddings file for the configured encoder; returns counts."""
+    """Embed every item without an embeddings file for the configured encoder and sampling."""
     started = time.perf_counter()
     layout = Layout(config.root)
-    encoder = load_encoder(config.frames.encoder, config.frames.device, config.frames.batch_size)
+    encoder = load_encoder(config.frames.encoder, config.frames.device, config.frames.batch_size,
+                           config.frames.precision)
     items = read_items(layout)
-    done = _existing_names(items_prefix(layout, encoder.encoder_id), ".parquet")
+    done = _existing_names(items_prefix(layout, encoder.encoder_id, config.frames), ".parquet")
     quarantined = _existing_names(layout.quarantine("items"), ".json")
     todo = [it for it in items if safe_name(it.item_id) not in done]
-    counts = {"encoder_id": encoder.encoder_id, "items_total": len(items), "items_embedded": 0,
+    counts = {"encoder_id": encoder.encoder_id, "sampling": sampling_signature(config.frames),
+              "items_total": len(items), "items_embedded": 0,
               "items_skipped_existing": len(items) - len(todo), "items_quarantined": 0,
-              "frames_embedded": 0, "images_embedded": 0}
+              "frames_embedded": 0, "images_embedded": 0, "frames_poor": 0}
     pending: list[DecodedItem] = []
     pending_images = 0
     with tqdm(total=len(todo), unit="item", desc=f"frames[{encoder.encoder_id}]", file=sys.stderr,
@@ -126,14 +154,14 @@ def _decode_ahead(items: list[Item], config: PipelineConfig, ahead: int = 2) -> 
 
 
 def decode_item(item: Item, config: PipelineConfig) -> DecodedItem:
-    """Sample the video and load the cover; any failure becomes a quarantine reason."""
+    """Sample the video, load the cover, measure quality; any failure becomes a quarantine reason."""
     try:
         data = storage_for(item.video_uri).read_bytes(item.video_uri)
     except Exception as exc:  # noqa: BLE001 - a bad item never stops the run
         reason = "file not found" if is_missing(exc) else f"unreadable: {type(exc).__name__}: {exc}"
         return DecodedItem(item, reason=f"video {reason}")
     try:
-        video = sample_frames(data, n=config.frames.frames_per_video, max_side=config.frames.max_side)
+        video = sample_item(data, config.frames)
     except VideoDecodeError as exc:
         return DecodedItem(item, reason=exc.reason)
     cover = None
@@ -143,7 +171,9 @@ def decode_item(item: Item, config: PipelineConfig) -> DecodedItem:
         except Exception as exc:  # noqa: BLE001
             reason = "file not found" if is_missing(exc) else f"{type(exc).__name__}: {exc}"
             return DecodedItem(item, reason=f"cover image {reason}")
-    return DecodedItem(item, video=video, cover=cover)
+    frames_quality = frame_metrics(video.frames)
+    cover_quality = frames_quality[0] if cover is None else frame_metrics([cover])[0]
+    return DecodedItem(item, video=video, cover=cover, quality=[cover_quality, *frames_quality])
 
 
 def load_cover(uri: str, max_side: int) -> np.ndarray:
@@ -167,13 +197,14 @@ def _embed_and_write(layout: Layout, encoder: ImageEncoder, config: PipelineConf
         table = item_table(decoded, embeddings[offset:offset + n], encoder, config)
         offset += n
         item_id = decoded.item.item_id
-        write_parquet(item_embeddings_uri(layout, encoder.encoder_id, item_id), table)
+        write_parquet(item_embeddings_uri(layout, encoder.encoder_id, config.frames, item_id), table)
         if safe_name(item_id) in quarantined:  # it decodes now: the old verdict is stale
             uri = quarantine_uri(layout, item_id)
             storage_for(uri).delete(uri)
         counts["items_embedded"] += 1
         counts["frames_embedded"] += len(decoded.video.frames)  # type: ignore[union-attr]
         counts["images_embedded"] += n
+        counts["frames_poor"] += sum(table.column("is_poor").to_pylist()[1:])
 
 
 def item_table(decoded: DecodedItem, embeddings: np.ndarray, encoder: ImageEncoder,
@@ -187,15 +218,25 @@ def item_table(decoded: DecodedItem, embeddings: np.ndarray, encoder: ImageEncod
     else:
         cover_ts, cover_emb, frame_embs = None, embeddings[0], embeddings[1:]
     item_id = decoded.item.item_id
+    thresholds = QualityThresholds.from_config(config.frames)
+    quality = metrics_array(decoded.quality or [None] * (n_frames + 1))
+    is_poor, poor_reason = verdict_columns(quality, thresholds)
     table = pa.table({
         "item_id": pa.array([item_id] * (n_frames + 1), pa.string()),
         "frame_idx": pa.array([COVER_FRAME_IDX] + list(range(n_frames)), pa.int32()),
         "ts": pa.array([cover_ts] + video.timestamps.tolist(), pa.float64()),
         "embedding": pa.array(list(np.vstack([cover_emb[None], frame_embs]).astype(np.float32)),
                               pa.list_(pa.float32())),
+        "quality": quality,
+        "is_poor": is_poor,
+        "poor_reason": poor_reason,
     }, schema=FRAMES_SCHEMA)
     meta = {
         "encoder_id": encoder.encoder_id, "dim": str(encoder.dim), "preprocessing": encoder.preprocessing,
+        "encoder_spec": config.frames.encoder,
+        "precision": str(getattr(encoder, "dtype", "torch.float32")).removeprefix("torch."),
+        "sampling": sampling_signature(config.frames), "sample_fps": repr(config.frames.sample_fps),
+        "quality_thresholds": json.dumps(dataclasses.asdict(thresholds), sort_keys=True),
         "duration_s": repr(float(video.duration_s)), "fps": repr(float(video.fps)),
         "width": str(video.width), "height": str(video.height), "n_frames": str(n_frames),
         "frames_per_video": str(config.frames.frames_per_video), "max_side": str(config.frames.max_side),
@@ -220,23 +261,31 @@ def _relative(layout: Layout, uri: str) -> str:
 
 
 def _item_files(config: PipelineConfig) -> Iterator[pa.Table]:
-    encoder_id = config.frames.encoder
-    for uri in list_uris(items_prefix(Layout(config.root), encoder_id), ".parquet"):
+    prefix = items_prefix(Layout(config.root), encoder_id_for(config.frames.encoder), config.frames)
+    for uri in list_uris(prefix, ".parquet"):
         yield pq.read_table(io.BytesIO(storage_for(uri).read_bytes(uri)))
 
 
-def load_frame_embeddings(config: PipelineConfig) -> pa.Table:
-    """Every item's rows for the configured encoder, in file-name order (what later stages read).
+SHARED_META = (b"encoder_id", b"dim", b"preprocessing", b"encoder_spec", b"precision", b"sampling")
 
-    Table metadata keeps what all files share (encoder_id, dim, preprocessing); per-video
-    facts are in ``load_video_meta``.
+
+def load_frame_embeddings(config: PipelineConfig) -> pa.Table:
+    """Every item's rows for the configured encoder and sampling, in file-name order.
+
+    ``is_poor`` / ``poor_reason`` are re-judged from the stored metrics with the configured
+    thresholds, so a tuned threshold applies without re-embedding. Table metadata keeps
+    what all files share (encoder_id, dim, preprocessing, ...); per-video facts are in
+    ``load_video_meta``.
     """
     tables, shared = [], {}
     for table in _item_files(config):
         meta = table.schema.metadata or {}
-        shared = {k: meta[k] for k in (b"encoder_id", b"dim", b"preprocessing") if k in meta}
+        shared = {k: meta[k] for k in SHARED_META if k in meta}
         tables.append(table.replace_schema_metadata(None))
     out = pa.concat_tables(tables) if tables else FRAMES_SCHEMA.empty_table()
+    is_poor, poor_reason = verdict_columns(out.column("quality"), QualityThresholds.from_config(config.frames))
+    out = out.set_column(out.schema.get_field_index("is_poor"), "is_poor", is_poor)
+    out = out.set_column(out.schema.get_field_index("poor_reason"), "poor_reason", poor_reason)
     return out.replace_schema_metadata(shared or None)
 
 

@@ -1,23 +1,40 @@
-"""Publish a gated run to the catalog: assets, then manifest, then the CURRENT pointer.
+"""Publish a gated run to the catalog: assets, then the date's manifest, then the CURRENT pointer.
 
-The order is the protocol. Assets are content-addressed (sha256 of their bytes) and written
-create-only, so they are never overwritten and a re-run adds nothing new. The manifest of a
-date is replaced whole. CURRENT is swapped last with a compare-and-swap on the version read,
-so a reader never follows a pointer to a manifest whose assets are missing, and two racing
-publishers cannot both win. A backfill of an older date does not move CURRENT backwards.
+The order is the protocol, and each step is a conditional write so that a crash or a rival
+publisher at any point leaves the catalog readable:
+
+1. Assets are content-addressed (sha256 of their bytes) and written create-only, so they are
+   never overwritten and a re-run adds nothing new. Large ones go up in parts (invisible
+   until complete).
+2. The date's manifest is replaced whole, with a compare-and-swap on the version read when
+   the publish *started*: of two publishers of the same date, exactly one commits. (Versions
+   are content ETags, so re-committing bytes identical to the live manifest is a no-op that
+   succeeds: the catalog is the same whichever identical publisher "won".)
+3. Assets the manifest reuses are checked to still exist (a concurrent ``catalog gc`` may have
+   removed an old unreferenced copy) and restored if not.
+4. ``catalog/CURRENT`` is swapped last with a compare-and-swap on the version just read, so a
+   reader never follows a pointer to a manifest whose assets are missing, and two racing
+   publishers cannot both win. A backfill of an older date does not move CURRENT backwards.
+
+A lost race raises ``PublishConflict`` (``publish.on_conflict = "fail"``) or re-reads and
+tries again on top (``"retry"``). ``GENEREC_PUBLISH_FAULT=<step>`` kills the process at a
+named step (``FAULT_STEPS``): the crash tests use it to prove every step is safe to die in.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+from typing import Callable
 
 import pyarrow as pa
 
-from generec_core.config import PipelineConfig
+from generec_core.catalog.manifests import read_current
+from generec_core.config import PipelineConfig, PublishConfig
 from generec_core.layout import Layout, run_id_for
-from generec_core.stages.gate import gate_rows_uri
-from generec_core.storage import ObjectNotFound, PreconditionFailed, read_parquet, sha256_hex, storage_for, write_parquet
+from generec_core.storage import PreconditionFailed, parquet_bytes, read_parquet, sha256_hex, storage_for
 
 log = logging.getLogger(__name__)
 
@@ -30,38 +47,93 @@ MANIFEST_SCHEMA = pa.schema([
     ("fallback", pa.string()), ("run_id", pa.string()), ("date", pa.string()),
     ("encoder_id", pa.string()), ("generator_id", pa.string()),
 ])
+STAGED_COLUMNS: tuple[str, ...] = ("thumbnail_staged", "cover_staged", "clip_staged")
+ASSET_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "mp4"})
+
+FAULT_ENV = "GENEREC_PUBLISH_FAULT"
+FAULT_STEPS: tuple[str, ...] = ("mid-asset", "after-assets", "after-manifest", "before-swap")
+FAULT_EXIT_CODE = 86
+# Test seam: called with each step name as the publish passes it (e.g. a barrier for race tests).
+checkpoint_hook: Callable[[str], None] | None = None
 
 
 class PublishConflict(RuntimeError):
-    """Another publisher moved CURRENT between our read and our swap."""
+    """Another publisher committed first (the date's manifest or CURRENT changed under us)."""
+
+
+class UnpublishableAsset(ValueError):
+    """A gate row names a staged file outside this run's audit zone or of an unknown type."""
 
 
 def publish(config: PipelineConfig, date: str) -> dict:
     layout, run_id = Layout(config.root), run_id_for(date)
-    rows = read_parquet(gate_rows_uri(layout, run_id)).to_pylist()
-    staged_assets = {r[c] for r in rows for c in ("thumbnail_staged", "cover_staged", "clip_staged") if r[c]}
-    published: dict[str, str] = {}
-    uploaded = 0
-    for staged in sorted(staged_assets):
-        published[staged], is_new = _publish_asset(layout, staged)
-        uploaded += is_new
+    rows = read_parquet(layout.gate_rows(run_id)).to_pylist()
     manifest_uri = layout.manifest(date, run_id)
-    write_parquet(manifest_uri, _manifest(rows, published, run_id, date))
-    moved = _swap_current(layout, run_id, date, manifest_uri)
-    log.info("publish run=%s rows=%s assets=%s new=%s", run_id, len(rows), len(published), uploaded)
-    return {"rows": len(rows), "assets": len(published), "assets_uploaded": uploaded,
-            "manifest": manifest_uri, "current_moved": moved}
+    base_version = _version(manifest_uri)  # read first: a same-date publisher committing after this wins
+    published, reused = _publish_assets(layout, run_id, rows)
+    _checkpoint("after-assets")
+    body = parquet_bytes(_manifest(rows, published, run_id, date))
+    _commit_manifest(config.publish, manifest_uri, body, base_version, run_id)
+    _checkpoint("after-manifest")
+    restored = _restore_missing(reused)
+    pointer = {"run_id": run_id, "date": date, "manifest": manifest_uri, "manifest_sha256": sha256_hex(body)}
+    moved = _swap_current(config.publish, layout, pointer)
+    log.info("publish run=%s rows=%s assets=%s new=%s restored=%s current_moved=%s",
+             run_id, len(rows), len(published), len(published) - len(reused), restored, moved)
+    return {"rows": len(rows), "assets": len(published), "assets_uploaded": len(published) - len(reused),
+            "assets_restored": restored, "manifest": manifest_uri, "current_moved": moved}
 
 
-def _publish_asset(layout: Layout, staged_uri: str) -> tuple[str, bool]:
+def _checkpoint(step: str) -> None:
+    """A named point in the protocol; ``GENEREC_PUBLISH_FAULT=<step>`` dies here, as a crash would."""
+    if checkpoint_hook is not None:
+        checkpoint_hook(step)
+    if os.environ.get(FAULT_ENV) == step:
+        log.warning("fault injection: exiting at publish step %r", step)
+        os._exit(FAULT_EXIT_CODE)
+
+
+def _version(uri: str) -> str | None:
+    info = storage_for(uri).head(uri)
+    return None if info is None else info.etag
+
+
+def _publish_assets(layout: Layout, run_id: str, rows: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
+    """Staged URI -> published URI for every asset the rows use; plus the reused ones (published -> staged)."""
+    staged_assets = sorted({r[c] for r in rows for c in STAGED_COLUMNS if r.get(c)})
+    published: dict[str, str] = {}
+    reused: dict[str, str] = {}
+    for staged in staged_assets:
+        target, is_new = _publish_asset(layout, run_id, staged)
+        published[staged] = target
+        if not is_new:
+            reused[target] = staged
+    return published, reused
+
+
+def _publish_asset(layout: Layout, run_id: str, staged_uri: str) -> tuple[str, bool]:
     """Content-address one staged asset; an existing identical object is reused, never rewritten."""
+    ext = _asset_extension(layout, run_id, staged_uri)
     data = storage_for(staged_uri).read_bytes(staged_uri)
-    target = layout.asset(sha256_hex(data), staged_uri.rsplit(".", 1)[-1])
+    target = layout.asset(sha256_hex(data), ext)
     try:
-        storage_for(target).write_bytes(target, data, if_none_match=True)
+        storage_for(target).write_bytes(target, data, if_none_match=True,
+                                        progress=lambda done, total: _checkpoint("mid-asset"))
         return target, True
     except PreconditionFailed:
         return target, False
+
+
+def _asset_extension(layout: Layout, run_id: str, staged_uri: str) -> str:
+    """Only files staged in this run's audit zone, of a known media type, may be published."""
+    zone = layout.work(run_id) + "/"
+    ext = staged_uri.rsplit(".", 1)[-1].lower()
+    if not staged_uri.startswith(zone) or ".." in staged_uri[len(zone):].split("/"):
+        raise UnpublishableAsset(f"staged asset {staged_uri!r} is outside the run's audit zone {zone}")
+    if ext not in ASSET_EXTENSIONS or not re.fullmatch(r"[a-z0-9]+", ext):
+        raise UnpublishableAsset(f"staged asset {staged_uri!r}: unknown type {ext!r} "
+                                 f"(publishable: {', '.join(sorted(ASSET_EXTENSIONS))})")
+    return ext
 
 
 def _manifest(rows: list[dict], published: dict[str, str], run_id: str, date: str) -> pa.Table:
@@ -75,34 +147,69 @@ def _manifest(rows: list[dict], published: dict[str, str], run_id: str, date: st
             "clip_start_s": r["clip_start_s"], "clip_end_s": r["clip_end_s"],
             "score": r["score"], "clip_score": r["clip_score"], "retriever": r["retriever"],
             "fallback": r["fallback"], "run_id": run_id, "date": date,
-            "encoder_id": r["encoder_id"], "generator_id": None,
+            "encoder_id": r["encoder_id"], "generator_id": r.get("generator_id"),
         })
     return pa.Table.from_pylist(out, MANIFEST_SCHEMA)
 
 
-def read_current(layout: Layout) -> tuple[dict | None, str | None]:
-    """The live pointer and its version tag (None, None when nothing is published yet)."""
+def _attempts(policy: PublishConfig) -> int:
+    return policy.conflict_retries if policy.on_conflict == "retry" else 1
+
+
+def _commit_manifest(policy: PublishConfig, uri: str, body: bytes, base_version: str | None, run_id: str) -> None:
+    """Replace the date's manifest in one write, only if nobody replaced it since we started."""
+    store = storage_for(uri)
+    for attempt in range(1, _attempts(policy) + 1):
+        try:
+            store.write_bytes(uri, body, if_none_match=base_version is None, if_match=base_version)
+            return
+        except PreconditionFailed:
+            if attempt == _attempts(policy):
+                raise PublishConflict(
+                    f"{run_id}: the manifest {uri} was committed by another publisher while this one was "
+                    "publishing; that publish won. Re-run publish to replace it, or set "
+                    "publish.on_conflict='retry' to publish on top automatically") from None
+            base_version = _version(uri)
+            log.warning("%s: manifest changed under us, retrying on top (attempt %s)", run_id, attempt + 1)
+
+
+def _restore_missing(reused: dict[str, str]) -> int:
+    """Re-upload reused assets that vanished (``catalog gc`` removed an unreferenced copy meanwhile)."""
+    restored = 0
+    for target, staged in sorted(reused.items()):
+        if storage_for(target).head(target) is None:
+            data = storage_for(staged).read_bytes(staged)
+            try:
+                storage_for(target).write_bytes(target, data, if_none_match=True)
+                restored += 1
+            except PreconditionFailed:
+                pass
+    return restored
+
+
+def _swap_current(policy: PublishConfig, layout: Layout, pointer: dict) -> bool:
+    """Compare-and-swap CURRENT to our manifest; False when a newer date is already live."""
+    body = json.dumps(pointer, sort_keys=True).encode()
     store = storage_for(layout.current)
-    info = store.head(layout.current)
-    if info is None:
-        return None, None
-    try:
-        return json.loads(store.read_bytes(layout.current)), info.etag
-    except ObjectNotFound:
-        return None, None
-
-
-def _swap_current(layout: Layout, run_id: str, date: str, manifest_uri: str) -> bool:
-    current, etag = read_current(layout)
-    if current is not None and current["date"] > date:
-        log.info("CURRENT stays at %s: %s is a backfill of an older date", current["date"], date)
-        return False
-    body = json.dumps({"run_id": run_id, "date": date, "manifest": manifest_uri}, sort_keys=True).encode()
-    try:
-        if etag is None:
-            storage_for(layout.current).write_bytes(layout.current, body, if_none_match=True)
-        else:
-            storage_for(layout.current).write_bytes(layout.current, body, if_match=etag)
-    except PreconditionFailed as exc:
-        raise PublishConflict(f"CURRENT changed while publishing {run_id}; another publisher won: {exc}") from None
-    return True
+    for attempt in range(1, _attempts(policy) + 1):
+        current, etag = read_current(layout)
+        if current is not None and current.get("date", "") > pointer["date"]:
+            log.info("CURRENT stays at %s: %s is a backfill of an older date", current["date"], pointer["date"])
+            return False
+        _checkpoint("before-swap")
+        try:
+            store.write_bytes(layout.current, body, if_none_match=etag is None, if_match=etag)
+            return True
+        except PreconditionFailed:
+            now, _ = read_current(layout)
+            if now == pointer:  # our own write, answered 412 on a retried request
+                return True
+            if attempt == _attempts(policy):
+                winner = (now or {}).get("run_id", "?")
+                raise PublishConflict(
+                    f"{pointer['run_id']}: catalog/CURRENT at {layout.current} was moved by another publisher "
+                    f"(now {winner}) between read and swap; that publish won. This run's manifest "
+                    f"{pointer['manifest']} is complete but not live: re-run publish, or set "
+                    "publish.on_conflict='retry'") from None
+            log.warning("%s: CURRENT changed under us, retrying on top (attempt %s)", pointer["run_id"], attempt + 1)
+    return False

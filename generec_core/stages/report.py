@@ -13,6 +13,9 @@ import logging
 
 from generec_core import metrics
 from generec_core.config import PipelineConfig
+from generec_core.evaluation.html import evaluation_section
+from generec_core.expectations.html import data_quality_section
+from generec_core.fidelity.report import gate_section
 from generec_core.layout import Layout, run_id_for
 from generec_core.pipeline import STAGES
 from generec_core.storage import ObjectNotFound, read_parquet, write_text
@@ -27,7 +30,7 @@ def build_report(config: PipelineConfig, date: str) -> str:
     layout, run_id = Layout(config.root), run_id_for(date)
     stage_metrics = metrics.load_all(config.root, run_id)
     manifest_rows = _manifest_rows(layout, date, run_id)
-    page = _page(run_id, date, stage_metrics, manifest_rows)
+    page = _page(run_id, date, stage_metrics, manifest_rows, evaluation_section(layout, run_id))
     uri = layout.report(run_id)
     write_text(uri, page)
     log.info("report written: %s", uri)
@@ -46,7 +49,7 @@ def _relative_asset(uri: str | None) -> str:
     return "" if not uri else "../../catalog/assets/" + uri.rsplit("/", 1)[-1]
 
 
-def _page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict]) -> str:
+def _page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict], evaluation: str = "") -> str:
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>GeneRec run {esc(run_id)}</title>",
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -64,12 +67,32 @@ def _page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dic
                      f"<td><pre>{esc(json.dumps(details, indent=1, sort_keys=True, default=str))}</pre></td></tr>")
     parts.append("</table>")
     gate = stage_metrics.get("gate")
+    parts.append(data_quality_section(stage_metrics))
     parts.append("<h2>Fidelity gate</h2>")
     parts.append(f"<p>pass rate {esc(str(gate['pass_rate']))} (floor {esc(str(gate['floor']))}), "
                  f"{gate['failed']} of {gate['assets']} assets failed</p>" if gate else "<p>gate did not run</p>")
+    parts.append(gate_section(gate))
+    parts.append(evaluation)
+    parts.append(_generation(stage_metrics))
     parts.append(_gallery(rows))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _generation(stage_metrics: dict[str, dict]) -> str:
+    """Images generated vs what per-(user, item) generation would have needed, and how many the gate kept."""
+    shards = [m for s, m in stage_metrics.items() if s.startswith("generate-shard-")]
+    if not shards:
+        return "<h2>Thumbnail generation</h2><p>generation did not run</p>"
+    rendered = sum(m.get("images_generated", 0) for m in shards)
+    needed = sum(m.get("per_user_images_needed", 0) for m in shards)
+    generators = sorted({m["generator_id"] for m in shards if m.get("generator_id")})
+    gated = (stage_metrics.get("gate") or {}).get("generated") or {}
+    images = gated.get("assets", sum(m.get("images", 0) for m in shards))  # distinct images, shards share them
+    kept = f"; {gated['passed']} of them passed the fidelity gate" if gated.get("assets") else ""
+    return (f"<h2>Thumbnail generation</h2><p>{needed} (user, item) thumbnails came from {images} generated "
+            f"images ({rendered} rendered in this run, the rest reused); per-user generation would have needed "
+            f"{needed}{kept}. Generator: {html.escape(', '.join(generators) or 'none')}</p>")
 
 
 def _gallery(rows: list[dict]) -> str:

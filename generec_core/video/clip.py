@@ -6,16 +6,21 @@ frame shown at ``t`` belongs to the clip when ``start_s <= t < end_s``; the clip
 therefore lasts ``end_s - start_s`` within one source frame, which the fidelity gate
 checks with ``clip_duration``.
 
-Always re-encoded (libx264, yuv420p, no audio): stream copy can only cut at
-keyframes, and micro-videos have few of them. The encode is pinned (one thread,
-fixed preset and CRF, bit-exact muxer, no creation time), so the same input gives
-byte-identical clips and content-addressed assets stay stable across re-runs.
+Stream copy when both cuts fall on keyframes (the window starts at a keyframe and
+the first frame after it is a keyframe, or the video ends): the packets in between
+are copied untouched -- no quality loss, no encode cost -- and the result is decoded
+once to check it holds exactly the window's frames. Otherwise (the usual case:
+micro-videos have few keyframes) the window is re-encoded (libx264, yuv420p, no
+audio). The encode is pinned (one thread, fixed preset and CRF, bit-exact muxer, no
+creation time) and the copy is a pure remux, so the same input gives byte-identical
+clips and content-addressed assets stay stable across re-runs.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -28,6 +33,7 @@ from generec_core.video.decode import (
     describe,
     display_rotation,
     ffmpeg_reason,
+    iter_decoded,
     open_container,
     read_timeline,
     scaled_size,
@@ -123,27 +129,117 @@ def _encode(frames: list[av.VideoFrame], rate: Fraction, max_side: int | None) -
         os.unlink(path)
 
 
+@dataclass(frozen=True)
+class Clip:
+    data: bytes  # the MP4 file
+    mode: str  # "copy" (packets copied between keyframes) or "encode"
+    frames: int  # source frames in the clip
+
+
 def cut_clip(src: VideoSource, start_s: float, end_s: float, *, max_side: int | None = None) -> bytes:
     """MP4 bytes of the source frames shown in [start_s, end_s) seconds from the first frame.
 
     ``end_s`` may be the video's duration (the final window). ``max_side`` optionally
     down-scales; by default the clip keeps the source resolution.
     """
+    return cut(src, start_s, end_s, max_side=max_side).data
+
+
+def cut(src: VideoSource, start_s: float, end_s: float, *, max_side: int | None = None) -> Clip:
+    """``cut_clip`` that also says how the clip was made (stream copy or re-encode)."""
     desc = describe(src)
     timeline = read_timeline(src)
     _check_window(timeline, start_s, end_s, desc)
     keys = frames_in_window(timeline, start_s, end_s)
     if not keys:
         raise ValueError(f"clip window [{start_s}, {end_s}) of {desc} holds no frame")
+    if not max_side or scaled_size(timeline.width, timeline.height, max_side) == (timeline.width, timeline.height):
+        copied = _stream_copy(src, timeline, keys)
+        if copied is not None:
+            return Clip(copied, "copy", len(keys))
+    return Clip(_reencode(src, timeline, keys, start_s, end_s, max_side), "encode", len(keys))
+
+
+def _reencode(src: VideoSource, timeline: Timeline, keys: list[int], start_s: float, end_s: float,
+              max_side: int | None) -> bytes:
     seek = not timeline.counted and keys[0] != timeline.pts[0]
     frames = _decode_window(src, timeline, keys, seek)
     if frames is None:
         frames = _decode_window(src, timeline, keys, seek=False)
     if len(frames) != len(keys):
         raise VideoDecodeError(f"clip [{start_s:.3f}, {end_s:.3f}): decoded {len(frames)} of "
-                               f"{len(keys)} frames (truncated or corrupt)", desc)
+                               f"{len(keys)} frames (truncated or corrupt)", describe(src))
     rate = Fraction(timeline.fps).limit_denominator(1001000) if timeline.fps > 0 else Fraction(25)
     return _encode(frames, rate, max_side)
+
+
+def _packet_index(src: VideoSource) -> list[tuple[int | None, int | None, bool, bool]]:
+    """(pts, dts, keyframe, discard) of every non-empty video packet, in decode order."""
+    with open_container(src) as container:
+        stream = container.streams.video[0]
+        try:
+            return [(p.pts, p.dts, bool(p.is_keyframe), bool(p.is_discard))
+                    for p in container.demux(stream) if p.size]
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(f"demux failed: {ffmpeg_reason(exc)}", describe(src)) from None
+
+
+def _copy_range(src: VideoSource, timeline: Timeline, keys: list[int]) -> tuple[int, int] | None:
+    """Decode-order packet range [first, stop) holding exactly the window's frames, or None.
+
+    Both cuts must be keyframes, and the packets between them must be exactly the
+    window's frames: this rejects open GOPs (frames that need a reference outside).
+    """
+    if timeline.counted:
+        return None
+    packets = _packet_index(src)
+    where = {pts: i for i, (pts, _, _, discard) in enumerate(packets) if pts is not None and not discard}
+    after = timeline.pts.index(keys[-1]) + 1
+    next_pts = timeline.pts[after] if after < len(timeline.pts) else None
+    first = where.get(keys[0])
+    stop = len(packets) if next_pts is None else where.get(next_pts)
+    if first is None or stop is None or not packets[first][2] or (next_pts is not None and not packets[stop][2]):
+        return None
+    span = packets[first:stop]
+    if any(p[3] or p[0] is None or p[1] is None for p in span) or sorted(p[0] for p in span) != list(keys):
+        return None
+    return first, stop
+
+
+def _stream_copy(src: VideoSource, timeline: Timeline, keys: list[int]) -> bytes | None:
+    """The window's packets remuxed untouched, or None when the cuts are not both keyframes."""
+    span = _copy_range(src, timeline, keys)
+    if span is None:
+        return None
+    first, stop = span
+    fd, path = tempfile.mkstemp(suffix=".mp4", prefix="generec-copy-")
+    os.close(fd)
+    try:
+        with open_container(src) as container, av.open(
+                path, "w", format="mp4", options={"movflags": "+faststart", "fflags": "+bitexact"}) as out:
+            stream = container.streams.video[0]
+            target = out.add_stream_from_template(stream)
+            offset = None
+            for i, packet in enumerate(p for p in container.demux(stream) if p.size):
+                if i >= stop:
+                    break
+                if i < first:
+                    continue
+                offset = packet.dts if offset is None else offset  # first dts -> 0, reordering kept
+                packet.pts, packet.dts = packet.pts - offset, packet.dts - offset
+                packet.stream = target
+                out.mux(packet)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except av.error.FFmpegError:
+        return None  # a container that cannot be remuxed is simply re-encoded
+    finally:
+        os.unlink(path)
+    try:
+        count = sum(1 for _ in iter_decoded(data, read_timeline(data)))
+    except VideoDecodeError:
+        return None
+    return data if count == len(keys) else None
 
 
 def clip_info(mp4_bytes: bytes) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""Decode a micro-video into a few uniformly spaced RGB frames, deterministically.
+"""Decode a micro-video into a few sampled RGB frames with their timestamps, deterministically.
 
 Every later stage (thumbnail selection, clip windows, Cosine@K) works on the same
 ``n`` sampled frames and their timestamps, so sampling must be exact and repeatable:
@@ -6,9 +6,11 @@ the same file always yields the same frames, and timestamps are measured from th
 first presented frame so that ``cut_clip(start_s, end_s)`` addresses the same instants.
 
 How: a cheap demux pass (no decoding) lists every frame's presentation time; the
-frames nearest to ``n`` uniform targets are chosen from that list; one sequential
-decode pass then converts only the chosen frames to RGB. No seeking, so the result
-does not depend on keyframe placement.
+frames nearest to ``n`` uniform targets (or to one target every ``1 / rate`` s) are
+chosen from that list; one sequential decode pass then converts only the chosen frames
+to RGB. No seeking, so the result does not depend on keyframe placement. Times come from
+real pts, so variable frame rate is exact; the display matrix (phone videos shot
+upright) is applied; odd sizes, audio tracks and one-frame videos need nothing special.
 """
 
 from __future__ import annotations
@@ -199,18 +201,37 @@ def probe_duration(path: VideoSource) -> float:
     return read_timeline(path).duration_s
 
 
-def choose_frames(times: np.ndarray, n: int) -> list[int]:
-    """Indices of the frames nearest to ``n`` uniform targets from first to last frame.
+def sample_targets(times: np.ndarray, n: int, rate: float | None = None) -> np.ndarray:
+    """The instants (seconds from the first frame) to take frames at.
 
-    Distinct by construction (each pick leaves room for the remaining ones), so a
-    variable-frame-rate video never yields duplicate frames.
+    Uniform (``rate`` None): ``n`` points from the first to the last frame. Fixed rate:
+    one point every ``1 / rate`` seconds from the first frame; ``n`` caps the count, so a
+    video longer than ``n / rate`` seconds is sampled uniformly with ``n`` points instead
+    (the rate drops, the whole video stays covered and memory stays bounded).
     """
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
-    count = len(times)
+    if rate is not None and not rate > 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    first, last = float(times[0]), float(times[-1])
+    if rate is not None:
+        step = 1.0 / rate
+        count = int(np.floor((last - first) / step + 1e-9)) + 1
+        if count <= n:
+            return first + step * np.arange(count, dtype=np.float64)
+    return np.linspace(first, last, n)
+
+
+def choose_nearest(times: np.ndarray, targets: np.ndarray) -> list[int]:
+    """Indices of the frames nearest to the sorted ``targets``: distinct and increasing.
+
+    Each pick leaves room for the remaining ones, so a variable-frame-rate video (or a
+    rate above the video's) never yields the same frame twice; with no more frames than
+    targets every frame is returned once. Ties go to the earlier frame.
+    """
+    count, n = len(times), len(targets)
     if count <= n:
         return list(range(count))
-    targets = np.linspace(times[0], times[-1], n)
     chosen: list[int] = []
     previous = -1
     for j, target in enumerate(targets):
@@ -221,6 +242,11 @@ def choose_frames(times: np.ndarray, n: int) -> list[int]:
         chosen.append(best)
         previous = best
     return chosen
+
+
+def choose_frames(times: np.ndarray, n: int, rate: float | None = None) -> list[int]:
+    """Indices of the sampled frames: nearest to ``sample_targets(times, n, rate)``."""
+    return choose_nearest(times, sample_targets(times, n, rate))
 
 
 def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -264,11 +290,17 @@ def to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
-def sample_frames(path: VideoSource, n: int = 32, max_side: int = 640) -> SampledVideo:
-    """``n`` frames uniformly spread over the video (all of them if it has fewer)."""
+def sample_frames(path: VideoSource, n: int = 32, max_side: int = 640,
+                  rate: float | None = None) -> SampledVideo:
+    """``n`` frames uniformly spread over the video (all of them if it has fewer).
+
+    With ``rate`` (frames per second): one frame every ``1 / rate`` s instead, at most
+    ``n`` (see ``sample_targets``). Timestamps are the chosen frames' real presentation
+    times, so a variable-frame-rate video reports when each frame is actually shown.
+    """
     timeline = read_timeline(path)
     times = timeline.times
-    chosen = choose_frames(times, n)
+    chosen = choose_frames(times, n, rate)
     wanted = {timeline.pts[i]: slot for slot, i in enumerate(chosen)}
     size = scaled_size(timeline.width, timeline.height, max_side)
     frames: list[np.ndarray] = [np.empty(0, np.uint8)] * len(chosen)

@@ -56,8 +56,23 @@ def test_dag_folder_imports_cleanly(tmp_path):
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for task in ("ingest", "frames", "features", "personalise", "gate", "publish", "report"):
+    for task in ("ingest", "instruct", "frames", "features", "personalise", "generate", "gate", "publish", "report"):
         assert f"'{task}'" in proc.stdout
+
+
+def _avoided(root: Path, date: str, worklist: list[dict]) -> set[tuple[str, str]]:
+    """Pairs the editor drops because the user's guidance avoids the item's topics (instructor)."""
+    import pyarrow as pa
+
+    from generec_core.layout import Layout
+    from generec_core.stages.instruct import apply_guidance
+    from generec_core.storage import file_uri
+
+    table = pa.Table.from_pylist([{"user_id": r["user_id"], "item_id": r["item_id"]} for r in worklist])
+    kept, _, _ = apply_guidance(Layout(file_uri(root)), date, table)
+    assert (root / f"features/guidance/dt={date}/guidance.jsonl").is_file()  # the instruct stage ran
+    return {(r["user_id"], r["item_id"]) for r in worklist} - set(zip(kept["user_id"].to_pylist(),
+                                                                      kept["item_id"].to_pylist()))
 
 
 def test_catalog_has_a_row_for_every_planned_pair(demo_run):
@@ -65,11 +80,11 @@ def test_catalog_has_a_row_for_every_planned_pair(demo_run):
     current, rows = _manifest(root)
     assert current["date"] == "2026-11-24" and current["run_id"] == "nightly-2026-11-24"
     worklist = pq.read_table(root / f"work/run={current['run_id']}/worklist").to_pylist()
-    planned = {(r["user_id"], r["item_id"]) for r in worklist}
+    planned = {(r["user_id"], r["item_id"]) for r in worklist} - _avoided(root, current["date"], worklist)
     got = [(r["user_id"], r["item_id"]) for r in rows]
     assert len(got) == len(set(got)), "duplicate (user, item) rows"
     assert set(got) == planned and planned
-    assert {r["thumbnail_kind"] for r in rows} <= {"selected", "original"}
+    assert {r["thumbnail_kind"] for r in rows} <= {"selected", "original", "generated"}
     assert "report:" in proc.stdout.strip().splitlines()[-1]
     assert (root / f"reports/run={current['run_id']}/index.html").is_file()
 

@@ -1,4 +1,7 @@
-"""Taste vectors, candidates and shards on real Spark, checked against direct numpy computations."""
+"""Paper reference mode on real Spark: tastes, candidates and shards against direct numpy computations.
+
+The default (weighted) mode, clusters and ALS are in test_spark_features_weighted.py.
+"""
 
 from __future__ import annotations
 
@@ -114,7 +117,7 @@ def reference(frames: pa.Table, date: str) -> dict:
 def world(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("features").as_uri()
     config = PipelineConfig(root=root, features=dataclasses.replace(
-        FeaturesConfig(), top_k=TOP_K, shards=SHARDS, shuffle_partitions=2))
+        FeaturesConfig(), top_k=TOP_K, shards=SHARDS, shuffle_partitions=2, taste_mode="paper", als_top_k=0))
     write_lake(root)
     frames = make_frames()
     counts = build_user_features(spark, config, DAY, frames)
@@ -148,9 +151,10 @@ def test_taste_is_the_papers_formula_and_cold_users_get_the_fallback(world):
 def test_candidates_are_unseen_top_k_by_cosine_or_popularity(world):
     worklist, expected = world["worklist"], world["expected"]
     assert worklist.column_names == ["user_id", "item_id", "shard", "retriever",
-                                     "candidate_score", "rank", "is_cold"]
+                                     "candidate_score", "rank", "is_cold", "als_score", "cluster"]
     assert [str(worklist.schema.field(c).type) for c in ("shard", "candidate_score", "rank", "is_cold")] == [
         "int32", "double", "int32", "bool"]
+    assert worklist.column("als_score").null_count == worklist.num_rows  # ALS switched off here
     rows = worklist.to_pylist()
     for user, want in expected.items():
         mine = sorted((r for r in rows if r["user_id"] == user), key=lambda r: r["rank"])
@@ -193,17 +197,11 @@ def test_shards_are_stable_and_counts_match(spark, world):
     for row in worklist.to_pylist():
         per_shard[str(row["shard"])] += 1
     assert counts["rows_per_shard"] == per_shard
-    assert counts == {"dt": DAY, "users": 6, "cold_users": 2, "worklist_rows": 6 * TOP_K,
-                      "rows_per_shard": per_shard}
-
-
-@pytest.mark.spark
-def test_rerun_is_deterministic(spark, world):
-    layout = Layout(world["config"].root)
-    before = (read_parquet(layout.user_features(DAY)), world["worklist"])
-    assert build_user_features(spark, world["config"], DAY, world["frames"]) == world["counts"]
-    assert read_parquet(layout.user_features(DAY)).equals(before[0])
-    assert read_parquet(layout.worklist(run_id_for(DAY))).equals(before[1])
+    clusters = {u["cluster"] for u in world["users"].values()}
+    assert counts == {"dt": DAY, "taste_mode": "paper", "dim": DIM, "users": 6, "cold_users": 2,
+                      "clusters": len(clusters), "worklist_rows": 6 * TOP_K, "rows_per_shard": per_shard,
+                      "rows_per_retriever": {"popular": 2 * TOP_K, "taste_knn": 4 * TOP_K}}
+    assert clusters <= set(range(4))  # k = min(clusters, warm users) = 4
 
 
 def test_frames_table_errors_name_the_problem():
@@ -218,4 +216,4 @@ def test_frames_table_errors_name_the_problem():
     with pytest.raises(ValueError, match="no embeddings"):
         ItemIndex.from_frames(frames.slice(0, 0))
     assert spark_path("s3://bucket/generec/features") == "s3a://bucket/generec/features"
-    assert spark_path("file:///tmp/x%20y") == "/tmp/x y"
+    assert spark_path("file:///tmp/x y") == "/tmp/x y"

@@ -8,13 +8,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from generec_core.config import PipelineConfig
+from generec_core.config import IngestConfig, PipelineConfig
 from generec_core.layout import Layout
 from generec_core.spark.ingest import classify_lines, clean_interactions
 from generec_core.spark.session import spark_path
 from generec_core.storage import read_parquet
 
 DAY, PREV = "2026-11-20", "2026-11-19"
+MAX_LINE_BYTES = 300
 
 
 def ev(event_id, user="u1", item="i1", etype="click", ts=f"{DAY}T10:00:00Z", **extra) -> str:
@@ -48,14 +49,18 @@ BAD = {
                            ev("k3", etype="poke", ts="2030-01-01T00:00:00Z")],  # first reason wins
     "ts_outside_interval": [ev("o1", ts="2026-11-21T00:00:00Z"), ev("o2", ts="2026-11-18T23:59:59Z"),
                             ev("o3", ts="2026-11-20T23:30:00-01:00")],
+    # a valid event, but longer than the limit: never parsed (first reason wins over everything)
+    "oversized_line": [ev("z1", note="x" * MAX_LINE_BYTES), ev("z2", etype="poke", note="é" * MAX_LINE_BYTES)],
 }
+# Lines that are not valid UTF-8 (Latin-1 from a legacy producer, a stray 0xFF), as raw bytes.
+NON_UTF8 = [ev("n1", item="cafe").replace("cafe", "café").encode("latin-1"), b"\xff" + ev("n2").encode()]
 
 
-def write_raw(root: str, date: str, files: dict[str, list[str]]) -> None:
+def write_raw(root: str, date: str, files: dict[str, list[str | bytes]]) -> None:
     folder = Path(spark_path(Layout(root).raw_interactions(date)))
     folder.mkdir(parents=True, exist_ok=True)
     for name, lines in files.items():
-        (folder / name).write_text("\n".join(lines) + "\n")
+        (folder / name).write_bytes(b"".join((x if isinstance(x, bytes) else x.encode()) + b"\n" for x in lines))
 
 
 def lake_rows(root: str) -> list[dict]:
@@ -65,7 +70,7 @@ def lake_rows(root: str) -> list[dict]:
 
 @pytest.fixture()
 def config(tmp_path) -> PipelineConfig:
-    return PipelineConfig(root=tmp_path.as_uri())
+    return PipelineConfig(root=tmp_path.as_uri(), ingest=IngestConfig(max_line_bytes=MAX_LINE_BYTES))
 
 
 @pytest.mark.spark
@@ -73,28 +78,33 @@ def test_day_with_known_bad_lines_gives_exact_counts(spark, config):
     bad_lines = [line for lines in BAD.values() for line in lines]
     write_raw(config.root, DAY, {
         "part-a.jsonl": GOOD[:3] + bad_lines[:9] + ["", "   "],  # blank lines are not records
-        "part-b.jsonl": GOOD[3:] + DUPLICATES + bad_lines[9:],
+        "part-b.jsonl": GOOD[3:] + DUPLICATES + bad_lines[9:] + NON_UTF8,
         "README.txt": ["not a log file: ignored"],
     })
 
     counts = clean_interactions(spark, config, DAY)
 
-    expected_by_reason = {reason: len(lines) for reason, lines in BAD.items()}
+    expected_by_reason = {reason: len(lines) for reason, lines in BAD.items()} | {"non_utf8": len(NON_UTF8)}
     assert counts["quarantine_by_reason"] == expected_by_reason
     assert counts["clean"] == len(GOOD)
-    assert counts["quarantined"] == len(bad_lines)
+    assert counts["quarantined"] == len(bad_lines) + len(NON_UTF8)
     assert counts["duplicates"] == len(DUPLICATES)
     assert counts["duplicate_replays"] == 0
     assert counts["late_accepted"] == 1
-    assert counts["read"] == len(GOOD) + len(DUPLICATES) + len(bad_lines)
+    assert counts["read"] == len(GOOD) + len(DUPLICATES) + len(bad_lines) + len(NON_UTF8)
     assert counts["read"] == (counts["clean"] + counts["quarantined"] + counts["duplicates"]
                               + counts["duplicate_replays"])
 
     layout = Layout(config.root)
     quarantine = pq.read_table(spark_path(layout.quarantine("interactions", DAY)))
-    assert quarantine.column_names == ["line", "reason", "dt"]
-    got = sorted(zip(quarantine.column("reason").to_pylist(), quarantine.column("line").to_pylist()))
+    assert quarantine.column_names == ["line", "line_bytes", "reason", "dt"]
+    rows = quarantine.to_pylist()
+    got = sorted((r["reason"], r["line"]) for r in rows if r["reason"] != "non_utf8")
     assert got == sorted((reason, line) for reason, lines in BAD.items() for line in lines)  # verbatim
+    assert all(r["line_bytes"] is None for r in rows if r["reason"] != "non_utf8")
+    # non-UTF-8: the exact bytes are kept for replay; the text column stays readable (U+FFFD)
+    raw = sorted((r["line_bytes"], r["line"]) for r in rows if r["reason"] == "non_utf8")
+    assert raw == sorted((b, b.decode("utf-8", errors="replace")) for b in NON_UTF8)
     assert set(quarantine.column("dt").to_pylist()) == {DAY}
 
     clean = pq.read_table(spark_path(layout.lake_interactions(DAY)))

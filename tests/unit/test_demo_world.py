@@ -65,7 +65,8 @@ def test_items_manifest_follows_contract_v1(world):
     assert len(rows) == w.n_items == SMALL["items"]
     assert len({r["item_id"] for r in rows}) == len(rows)
     for r in rows:
-        assert set(r) <= {"item_id", "video", "title", "cover"}
+        assert set(r) <= {"item_id", "video", "title", "cover", "topics"}
+        assert r["topics"] and all(isinstance(t, str) for t in r["topics"])  # optional contract field
         assert re.fullmatch(r"item-\d{4}", r["item_id"])
         assert r["video"] == f"videos/{r['item_id']}.mp4" and (root / "raw/items" / r["video"]).is_file()
         assert isinstance(r["title"], str) and r["title"]

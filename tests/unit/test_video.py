@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import subprocess
 import tempfile
@@ -16,29 +17,45 @@ import pytest
 from skimage import data
 
 from generec_core.video.clip import clip_duration, clip_info, cut_clip
-from generec_core.video.decode import VideoDecodeError, probe_duration, read_timeline, sample_frames
+from generec_core.video.decode import VideoDecodeError, probe_duration, read_timeline, sample_frames, sample_targets
 
 FPS = 25
 
 
-def encode_mp4(frames: list[np.ndarray], fps: int = FPS, rotation: int | None = None) -> bytes:
-    """Test fixture encoder: H.264 MP4 with the index first (faststart), as platforms serve it."""
+def encode_mp4(frames: list[np.ndarray], fps: int = FPS, rotation: int | None = None, *,
+               pts: list[int] | None = None, time_base: Fraction | None = None, codec: str = "libx264",
+               pix_fmt: str = "yuv420p", audio: bool = False) -> bytes:
+    """Test fixture encoder: MP4 with the index first (faststart), as platforms serve it.
+
+    ``pts`` (in ``time_base`` units) gives irregular, variable-frame-rate timing; ``rotation``
+    writes a display matrix, as phones do; ``audio`` adds a silent AAC track.
+    """
+    time_base = time_base or Fraction(1, fps)
+    pts = list(range(len(frames))) if pts is None else pts
     fd, path = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)
     try:
         with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            stream = out.add_stream("libx264", rate=fps)
+            stream = out.add_stream(codec, rate=fps)
             stream.height, stream.width = frames[0].shape[:2]
-            stream.pix_fmt = "yuv420p"
+            stream.pix_fmt = pix_fmt
+            stream.codec_context.time_base = time_base
             stream.codec_context.thread_count = 1
             stream.codec_context.gop_size = 10  # several keyframes: exercises the clip seek
             if rotation is not None:
                 stream.set_display_rotation(rotation)
-            for i, rgb in enumerate(frames):
+            sound = out.add_stream("aac", rate=8000) if audio else None
+            for p, rgb in zip(pts, frames):
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, fps)
+                frame.pts, frame.time_base = p, time_base
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
+            if sound is not None:
+                for i in range(4):
+                    chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                    chunk.sample_rate, chunk.pts = 8000, i * 1024
+                    out.mux(sound.encode(chunk))
+                out.mux(sound.encode(None))
         return Path(path).read_bytes()
     finally:
         os.unlink(path)
@@ -157,17 +174,76 @@ def test_downscale_and_determinism(bunny_320):
     assert probe_duration(bunny_320) == pytest.approx(3.0)
 
 
-def test_rotation_metadata_is_applied_like_ffmpeg(tmp_path):
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_metadata_is_applied_like_ffmpeg(tmp_path, rotation):
+    """A display matrix in the stream's side data (phones filming upright) turns the frames."""
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
     frames = panning(data.chelsea(), 3, size=(48, 80))
     path = tmp_path / "rotated.mp4"
-    path.write_bytes(encode_mp4(frames, rotation=90))
+    path.write_bytes(encode_mp4(frames, rotation=rotation))
     video = sample_frames(path, n=3)
-    assert video.frames.shape == (3, 80, 48, 3) and (video.width, video.height) == (48, 80)
+    shape = (80, 48) if rotation in (90, 270) else (48, 80)
+    assert video.frames.shape == (3, *shape, 3) and (video.height, video.width) == shape
     raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-frames:v", "1",
                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
-    reference = np.frombuffer(raw, np.uint8).reshape(80, 48, 3)  # ffmpeg auto-rotates
+    reference = np.frombuffer(raw, np.uint8).reshape(*shape, 3)  # ffmpeg auto-rotates
     assert np.abs(reference.astype(int) - video.frames[0].astype(int)).mean() < 2.0
+    unrotated = sample_frames(encode_mp4(frames), n=3).frames[0]
+    assert np.abs(np.rot90(unrotated, rotation // 90).astype(int) - video.frames[0].astype(int)).mean() < 2.0
+
+
+def test_variable_frame_rate_reports_real_times(pan_frames):
+    """Irregular pts (bursts and gaps, as screen recordings and phones produce): nearest real frames."""
+    times_ms = [0, 40, 80, 100, 110, 120, 300, 320, 700, 720, 740, 760, 780, 800, 1000, 1400, 1410, 1420, 1430, 1500]
+    frames = pan_frames[:len(times_ms)]
+    video = sample_frames(encode_mp4(frames, pts=times_ms, time_base=Fraction(1, 1000)), n=6)
+    # uniform targets 0, .3, .6, .9, 1.2, 1.5 s -> the frames shown nearest to them (ties: earlier)
+    assert np.allclose(video.timestamps, [0.0, 0.3, 0.7, 0.8, 1.0, 1.5])
+    picked = [times_ms.index(round(t * 1000)) for t in video.timestamps]
+    assert [closest(f, frames) for f in video.frames] == picked  # pixels match their timestamps
+    dense = sample_frames(encode_mp4(frames, pts=times_ms, time_base=Fraction(1, 1000)), n=19)
+    assert len(set(dense.timestamps.tolist())) == 19  # crowded targets still give distinct frames
+
+
+def test_fixed_rate_sampling(pan_video, pan_frames):
+    """2 s at 25 fps, one frame every 0.25 s -> t = 0, 0.25, ..., 1.75 (the last frame is at 1.96)."""
+    video = sample_frames(pan_video, n=32, rate=4.0)
+    assert np.allclose(video.timestamps, np.arange(8) * 0.25, atol=0.5 / FPS)
+    assert [closest(f, pan_frames) for f in video.frames] == [round(t * FPS) for t in video.timestamps]
+    capped = sample_frames(pan_video, n=5, rate=10.0)  # 20 targets > cap 5: uniform over the whole video
+    assert np.allclose(capped.timestamps, sample_frames(pan_video, n=5).timestamps)
+    assert len(sample_frames(pan_video, n=100, rate=60.0).frames) == 50  # faster than the video: every frame
+    with pytest.raises(ValueError, match="rate"):
+        sample_targets(np.arange(3.0), 4, rate=0)
+
+
+def test_fails_mid_decode_names_the_frame(pan_video):
+    """A corrupt packet in the middle (inter frame 25): the decoder's own error, and where it stopped."""
+    with av.open(io.BytesIO(pan_video)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    pos, size = packets[25]
+    broken = bytearray(pan_video)
+    broken[pos + size // 4: pos + size // 4 + size // 2] = b"\xff" * (size // 2)
+    with pytest.raises(VideoDecodeError) as info:
+        sample_frames(bytes(broken), n=8)
+    assert info.value.reason.startswith("decode failed at frame ") and "InvalidDataError" in info.value.reason
+    assert int(info.value.reason.split()[4].rstrip(":")) > 10  # it got well into the video first
+
+
+def test_odd_size_with_audio_track(pan_frames):
+    """97x61 (odd sides need 4:4:4), with an audio stream beside the video: frames keep their size."""
+    odd = [np.ascontiguousarray(f[:61, :97]) for f in pan_frames[:10]]
+    video = sample_frames(encode_mp4(odd, pix_fmt="yuv444p", audio=True), n=4, max_side=48)
+    assert video.frames.shape == (4, 30, 48, 3) and (video.width, video.height) == (97, 61)
+    full = sample_frames(encode_mp4(odd, pix_fmt="yuv444p", audio=True), n=4)
+    assert full.frames.shape == (4, 61, 97, 3)
+    assert [closest(f, odd) for f in full.frames] == [0, 3, 6, 9]
+
+
+def test_one_frame_video(pan_frames):
+    video = sample_frames(encode_mp4(pan_frames[:1]), n=32)
+    assert video.frames.shape == (1, 96, 160, 3) and video.timestamps.tolist() == [0.0]
+    assert video.duration_s == pytest.approx(1 / FPS)
 
 
 # --- clips ---------------------------------------------------------------------------------

@@ -1,0 +1,261 @@
+"""CLIP image (and text) embeddings from local weights: the paper's encoder, for production GPUs.
+
+Configured as ``frames.encoder = "clip:<local dir or Hugging Face model id>"``. Weights load
+with ``local_files_only=True`` from a ``save_pretrained`` directory or the local Hugging Face
+cache: nothing is downloaded at run time, and missing weights raise ``EncoderUnavailable``
+naming the directory or model id -- never a silent fallback to another encoder.
+
+The partition id is ``clip-<name>-<fingerprint>``: the fingerprint hashes the model's config
+files and the size, head and tail of each weights file, so two checkpoints that share a
+directory name (or one replaced in place) never mix their vectors.
+
+Preprocessing follows the checkpoint's ``preprocessor_config.json`` (OpenAI defaults when
+absent): bicubic resize of the shorter side, centre crop, /255, mean/std normalisation --
+done in torch on the target device, batched by image shape, matching ``CLIPImageProcessor``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generec_core.embedding.encoder import (
+    EncoderUnavailable,
+    Images,
+    _cached_model,
+    as_image_list,
+    resolve_device,
+    resolve_dtype,
+)
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_FINGERPRINT_BYTES = 1 << 20  # head and tail of each weights file
+
+
+@dataclass(frozen=True)
+class ClipPreprocess:
+    resize: int  # shorter side after resize
+    crop: int  # square centre crop side
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def describe(self) -> str:
+        return (f"RGB uint8 -> bicubic antialiased resize of the shorter side to {self.resize} -> "
+                f"centre crop {self.crop}x{self.crop} -> /255 -> (x - {list(self.mean)}) / {list(self.std)}; "
+                "features: CLIP visual projection, L2-normalised")
+
+
+def resolve_model_dir(spec: str) -> Path:
+    """The local directory holding the weights of ``spec`` (a directory or a cached model id)."""
+    path = Path(spec).expanduser()
+    looks_like_path = path.is_absolute() or spec.startswith((".", "~")) or path.exists()
+    if looks_like_path:
+        if not path.is_dir():
+            raise EncoderUnavailable(f"CLIP weights directory {str(path)!r} does not exist "
+                                     "(frames.encoder = 'clip:<dir>' needs a save_pretrained directory)")
+        return _check_files(path, spec)
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot = snapshot_download(spec, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means: not available offline
+        raise EncoderUnavailable(
+            f"CLIP weights for model id {spec!r} are not in the local Hugging Face cache "
+            f"({type(exc).__name__}); nothing is downloaded at run time: copy the model there "
+            "(HF_HOME) or set frames.encoder to 'clip:<local save_pretrained dir>'") from None
+    return _check_files(Path(snapshot), spec)
+
+
+def _check_files(path: Path, spec: str) -> Path:
+    if not (path / "config.json").is_file():
+        raise EncoderUnavailable(f"CLIP weights for {spec!r}: {path}/config.json is missing")
+    if not _weight_files(path):
+        raise EncoderUnavailable(f"CLIP weights for {spec!r}: no *.safetensors or *.bin weights in {path}")
+    return path
+
+
+def _weight_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)
+                  and not p.name.startswith("training_args"))
+
+
+@lru_cache(maxsize=32)
+def _fingerprint(path: Path, stamp: tuple) -> str:
+    """sha256 over the config files and each weights file's name, size, head and tail."""
+    del stamp  # part of the cache key only: a changed file gets a fresh fingerprint
+    digest = hashlib.sha256()
+    for name in ("config.json", "preprocessor_config.json"):
+        if (path / name).is_file():
+            digest.update(name.encode() + b"\0" + (path / name).read_bytes())
+    for weights in _weight_files(path):
+        size = weights.stat().st_size
+        digest.update(f"{weights.name}\0{size}\0".encode())
+        with weights.open("rb") as fh:
+            digest.update(fh.read(_FINGERPRINT_BYTES))
+            fh.seek(max(0, size - _FINGERPRINT_BYTES))
+            digest.update(fh.read(_FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def clip_encoder_id(spec: str) -> str:
+    """``clip-<name>-<10 hex>``: name from the directory or model id, hex from the weights."""
+    path = resolve_model_dir(spec)
+    local = Path(spec).expanduser()
+    name = local.resolve().name if local.is_dir() else spec.replace("/", "--")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "model"
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in _weight_files(path))
+    return f"clip-{slug}-{_fingerprint(path.resolve(), stamp)[:10]}"
+
+
+def read_preprocess(path: Path, image_size: int) -> ClipPreprocess:
+    """From ``preprocessor_config.json`` (HF's format), else the OpenAI CLIP defaults."""
+    cfg_path = path / "preprocessor_config.json"
+    cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+
+    def side(value, default: int) -> int:
+        if isinstance(value, dict):
+            return int(value.get("shortest_edge") or value.get("height") or default)
+        return int(value) if value else default
+
+    resize = side(cfg.get("size"), image_size)
+    crop = side(cfg.get("crop_size"), image_size) if cfg.get("do_center_crop", True) else resize
+    mean = tuple(float(x) for x in cfg.get("image_mean", OPENAI_MEAN))
+    std = tuple(float(x) for x in cfg.get("image_std", OPENAI_STD))
+    return ClipPreprocess(resize, crop, mean, std)  # type: ignore[arg-type]
+
+
+class CLIPEncoder:
+    """transformers ``CLIPModel`` behind the ``ImageEncoder`` interface, plus ``embed_text``."""
+
+    def __init__(self, spec: str, device: str = "auto", batch_size: int = 32, precision: str = "auto") -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.spec = spec
+        self.path = resolve_model_dir(spec)
+        self.encoder_id = clip_encoder_id(spec)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(precision, self.device)
+        self.batch_size = batch_size
+        self.model = _cached_model(self.encoder_id, self.device, self.dtype, self._build)
+        self.dim = int(self.model.config.projection_dim)
+        self.prep = read_preprocess(self.path, int(self.model.config.vision_config.image_size))
+        self.preprocessing = self.prep.describe()
+        self._tokenizer = None
+
+    def _build(self) -> torch.nn.Module:
+        from transformers import CLIPModel
+
+        try:
+            model = CLIPModel.from_pretrained(str(self.path), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise EncoderUnavailable(f"cannot load CLIP weights for {self.spec!r} from {self.path}: {exc}") from exc
+        return model.eval()
+
+    def embed(self, images: Images) -> np.ndarray:
+        """(N, dim) float32, L2-normalised."""
+        images = as_image_list(images)
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start:start + self.batch_size]
+            pixels = self._preprocess(batch)
+            with torch.inference_mode():
+                pooled = self.model.vision_model(pixel_values=pixels).pooler_output
+                feats = self.model.visual_projection(pooled)
+                out[start:start + len(batch)] = F.normalize(feats.float(), dim=1, eps=1e-12).cpu().numpy()
+        return out
+
+    def embed_images(self, images: Images) -> np.ndarray:
+        return self.embed(images)
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, dim) float32 L2-normalised text embeddings in the same space as ``embed``."""
+        if isinstance(texts, str):
+            raise ValueError("embed_text takes a sequence of strings, not one string")
+        tokenizer = self.tokenizer
+        max_len = int(self.model.config.text_config.max_position_embeddings)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start:start + self.batch_size])
+            tokens = tokenizer(batch, padding="max_length", truncation=True, max_length=max_len,
+                               return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                pooled = self.model.text_model(input_ids=tokens["input_ids"],
+                                               attention_mask=tokens["attention_mask"]).pooler_output
+                feats = self.model.text_projection(pooled)
+                out[start:start + len(batch)] = F.normalize(feats.float(), dim=1, eps=1e-12).cpu().numpy()
+        return out
+
+    @property
+    def tokenizer(self):
+        """The checkpoint's own tokenizer files (vocab.json + merges.txt or tokenizer.json)."""
+        if self._tokenizer is None:
+            from transformers import CLIPTokenizer
+
+            # checked by hand: from_pretrained on a directory without them quietly builds a
+            # 3-token tokenizer, and every text would embed as the same vector
+            has_files = (self.path / "tokenizer.json").is_file() or all(
+                (self.path / name).is_file() for name in ("vocab.json", "merges.txt"))
+            expected = int(self.model.config.text_config.vocab_size)
+            try:
+                tokenizer = CLIPTokenizer.from_pretrained(str(self.path), local_files_only=True) if has_files else None
+            except (OSError, ValueError, TypeError) as exc:
+                raise EncoderUnavailable(f"CLIP tokenizer files for {self.spec!r} in {self.path} "
+                                         f"do not load: {exc}") from exc
+            if tokenizer is None or len(tokenizer) != expected:
+                found = "none" if tokenizer is None else f"{len(tokenizer)} tokens"
+                raise EncoderUnavailable(
+                    f"CLIP tokenizer files for {self.spec!r} are missing from {self.path} (need tokenizer.json "
+                    f"or vocab.json + merges.txt with the model's {expected} tokens; found {found})")
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def _preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
+        """Resize the shorter side (bicubic, antialiased, clamped like uint8), centre crop, normalise."""
+        p = self.prep
+        batch = torch.empty((len(images), 3, p.crop, p.crop), dtype=torch.float32, device=self.device)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, img in enumerate(images):
+            groups.setdefault(img.shape, []).append(i)
+        for shape, indices in groups.items():
+            height, width = shape[:2]
+            new_h, new_w = _resized(height, width, p.resize)
+            pixels = torch.from_numpy(np.stack([images[i] for i in indices])).to(self.device)
+            pixels = pixels.permute(0, 3, 1, 2).float()
+            if (new_h, new_w) != (height, width):
+                pixels = F.interpolate(pixels, size=(new_h, new_w), mode="bicubic",
+                                       align_corners=False, antialias=True).clamp_(0, 255).round_()
+            pixels = _center_crop(pixels, p.crop)
+            batch[indices] = pixels
+        mean = torch.tensor(p.mean, device=self.device).view(1, 3, 1, 1) * 255.0
+        std = torch.tensor(p.std, device=self.device).view(1, 3, 1, 1) * 255.0
+        batch = (batch - mean) / std
+        return batch.to(self.dtype).contiguous(memory_format=torch.channels_last)
+
+
+def _resized(height: int, width: int, shorter: int) -> tuple[int, int]:
+    """HF's ``get_resize_output_image_size`` for ``shortest_edge``: long side truncated."""
+    if height <= width:
+        return shorter, int(shorter * width / height)
+    return int(shorter * height / width), shorter
+
+
+def _center_crop(pixels: torch.Tensor, side: int) -> torch.Tensor:
+    """HF's centre crop; pads with zeros when the image is smaller than the crop."""
+    height, width = pixels.shape[-2:]
+    if height < side or width < side:
+        pad_h, pad_w = max(0, side - height), max(0, side - width)
+        pixels = F.pad(pixels, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        height, width = pixels.shape[-2:]
+    top, left = (height - side) // 2, (width - side) // 2
+    return pixels[..., top:top + side, left:left + side]

@@ -1,0 +1,251 @@
+"""Evaluate a published run: Cosine@K in the paper's form, and the demo's planted-taste share.
+
+Inputs are what the run left behind: the date's manifest (what users are shown, after the
+gate's fallbacks), the worklist (the rank of each item per user), the frame embeddings,
+the users' tastes and their likes in the lake up to the date. Baselines are computed on
+the same users and items: the original cover, a random frame (seeded per pair), a random
+clip, the first clip, the whole (unclipped) video, and the paper's reference selection
+recomputed from the tastes -- so production policies (stability, quality mask, bounds)
+show their cost, if any, next to the reference.
+
+The result goes to ``work/run=<id>/evaluation/summary.json``; the run report shows it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.compute as pc
+
+from generec_core.config import PipelineConfig
+from generec_core.demo.world import read_truth_items, read_truth_users, truth_items_uri
+from generec_core.editor.selection import ItemFrames, select_for_item, window_starts
+from generec_core.evaluation.cosine import cosine_at_k, history_mean, shown_mean, unit_rows
+from generec_core.evaluation.planted import PlantedPair, planted_share
+from generec_core.generation.taste import liked_items
+from generec_core.layout import Layout, run_id_for
+from generec_core.stages.frames import load_frame_embeddings, load_video_meta
+from generec_core.storage import ObjectNotFound, exists, join, read_parquet, read_text, write_text
+
+log = logging.getLogger(__name__)
+
+KS: tuple[int, ...] = (5, 10)
+# The paper's Cosine@5 (Wang et al. 2023, micro-video, CLIP features), for orientation only:
+# their data and encoder differ, so compare orderings, not values.
+PAPER_COSINE_AT_5 = {"random frame": 0.4796, "original cover": 0.4978, "selection (ours, published)": 0.5142,
+                     "random clip": 0.4864, "first clip": 0.4910, "clips (ours, published)": 0.5052}
+THUMBNAIL_METHODS = ("random frame", "original cover", "selection (ours, published)", "selection (paper reference)")
+CLIP_METHODS = ("random clip", "first clip", "unclipped video", "clips (ours, published)", "clips (paper reference)")
+_TOL_S = 1e-3
+
+
+def evaluation_uri(layout: Layout, run_id: str) -> str:
+    return join(layout.work(run_id), "evaluation/summary.json")
+
+
+@dataclass
+class _Item:
+    frames: ItemFrames
+    cover: np.ndarray | None  # cover embedding (frame_idx -1)
+
+
+def evaluate(config: PipelineConfig, date: str) -> dict:
+    """Compute and store the run's evaluation; returns the summary (``skipped`` says why when nothing ran)."""
+    layout, run_id = Layout(config.root), run_id_for(date)
+    try:
+        rows = read_parquet(layout.manifest(date, run_id)).to_pylist()
+    except ObjectNotFound:
+        return {"date": date, "run_id": run_id, "skipped": "no published manifest for this date"}
+    items = _items(config)
+    ranks = _ranks(layout, run_id)
+    rows = [r for r in rows if r["item_id"] in items]
+    rows.sort(key=lambda r: (r["user_id"], ranks.get((r["user_id"], r["item_id"]), 1 << 30), r["item_id"]))
+    users = {r["user_id"] for r in rows}
+    tastes = _tastes(layout, date, users)
+    history = _history(layout, date, users, items)
+    shown: dict[str, dict[str, list[np.ndarray]]] = {m: defaultdict(list) for m in THUMBNAIL_METHODS + CLIP_METHODS}
+    reference_times: dict[tuple[str, str], float] = {}
+    L, S = config.editor.clip_window, config.editor.clip_stride
+    for r in rows:
+        user, item = r["user_id"], items[r["item_id"]]
+        if user not in history:
+            continue  # no liked cover: Cosine@K is undefined for this user (cold start)
+        emb, n = item.frames.embeddings, len(item.frames.timestamps)
+        rng = np.random.default_rng(_pair_seed(user, r["item_id"]))
+        starts = window_starts(n, L, S)
+        random_start = starts[int(rng.integers(len(starts)))]
+        cover = item.cover if item.cover is not None else emb[0]
+        picked = _frame_at(item.frames, r["thumbnail_frame_ts"])
+        clip = _clip_frames(item.frames, r["clip_start_s"], r["clip_end_s"])
+        add = {
+            "random frame": emb[int(rng.integers(n))], "original cover": cover,
+            "selection (ours, published)": cover if picked < 0 else emb[picked],
+            "random clip": emb[random_start:random_start + min(L, n)], "first clip": emb[:min(L, n)],
+            "unclipped video": emb, "clips (ours, published)": emb[clip] if len(clip) else emb,
+        }
+        if user in tastes:
+            (ref,) = select_for_item(tastes[user][None], item.frames, L, S)
+            reference_times[(user, r["item_id"])] = float(item.frames.timestamps[ref.frame_idx])
+            add["selection (paper reference)"] = emb[ref.frame_idx]
+            add["clips (paper reference)"] = emb[ref.window_start:ref.window_end + 1]
+        for method, vectors in add.items():
+            shown[method][user].append(shown_mean(vectors))
+    summary = {"date": date, "run_id": run_id, "ks": list(KS),
+               "users_evaluated": len({u for u in users if u in history}),
+               "users_without_history": len(users - set(history)), "pairs": len(rows),
+               "top_k_per_user": config.features.top_k,
+               "thumbnail": _table(THUMBNAIL_METHODS, history, shown),
+               "clip": _table(CLIP_METHODS, history, shown),
+               "planted": _planted(config, rows, items, reference_times, history)}
+    write_text(evaluation_uri(layout, run_id), json.dumps(summary, indent=2, sort_keys=True))
+    log.info("evaluation %s: %s", run_id, format_table(summary))
+    return summary
+
+
+def _pair_seed(user: str, item: str) -> int:
+    """A random baseline that is the same on every re-run and independent of row order."""
+    return int(hashlib.sha256(f"{user}\0{item}".encode()).hexdigest()[:16], 16)
+
+
+def _items(config: PipelineConfig) -> dict[str, _Item]:
+    frames = load_frame_embeddings(config)
+    grouped: dict[str, list[tuple[int, float | None, list[float]]]] = defaultdict(list)
+    for item, idx, ts, emb in zip(frames["item_id"].to_pylist(), frames["frame_idx"].to_pylist(),
+                                  frames["ts"].to_pylist(), frames["embedding"].to_pylist()):
+        grouped[item].append((idx, ts, emb))
+    meta = load_video_meta(config)
+    durations = dict(zip(meta["item_id"].to_pylist(), meta["duration_s"].to_pylist()))
+    out = {}
+    for item, rows in grouped.items():
+        rows.sort(key=lambda r: r[0])
+        cover = [r for r in rows if r[0] < 0]
+        sampled = [r for r in rows if r[0] >= 0]
+        if not sampled:
+            continue
+        times = np.asarray([r[1] for r in sampled], np.float64)
+        out[item] = _Item(ItemFrames(unit_rows(np.asarray([r[2] for r in sampled], np.float32)).astype(np.float32),
+                                     times, float(durations.get(item, times[-1]))),
+                          unit_rows(np.asarray(cover[0][2], np.float32)[None])[0] if cover else None)
+    return out
+
+
+def _ranks(layout: Layout, run_id: str) -> dict[tuple[str, str], int]:
+    try:
+        table = read_parquet(layout.worklist(run_id)).select(["user_id", "item_id", "rank"])
+    except ObjectNotFound:
+        return {}
+    return {(u, i): int(k) for u, i, k in zip(*(table[c].to_pylist() for c in ("user_id", "item_id", "rank")))}
+
+
+def _tastes(layout: Layout, date: str, users: set[str]) -> dict[str, np.ndarray]:
+    """Warm users' tastes (cold users' global fallback taste is not theirs: left out)."""
+    try:
+        table = read_parquet(layout.user_features(date)).select(["user_id", "taste", "is_cold"])
+    except ObjectNotFound:
+        return {}
+    table = table.filter(pc.invert(table["is_cold"]))
+    return {u: unit_rows(np.asarray(t, np.float32)[None])[0].astype(np.float32)
+            for u, t in zip(table["user_id"].to_pylist(), table["taste"].to_pylist()) if u in users}
+
+
+def _history(layout: Layout, date: str, users: set[str], items: dict[str, _Item]) -> dict[str, np.ndarray]:
+    """Mean unit cover of the items each user liked up to ``date`` (covers the pipeline embedded)."""
+    out = {}
+    for user, liked in liked_items(layout, date, users).items():
+        covers = [items[i].cover for i in sorted(liked) if i in items and items[i].cover is not None]
+        if covers:
+            out[user] = history_mean(np.stack(covers))
+    return out
+
+
+def _frame_at(frames: ItemFrames, ts: float | None) -> int:
+    if ts is None:
+        return -1
+    i = int(np.argmin(np.abs(frames.timestamps - ts)))
+    return i if abs(frames.timestamps[i] - ts) <= _TOL_S else -1
+
+
+def _clip_frames(frames: ItemFrames, start: float | None, end: float | None) -> np.ndarray:
+    """Sampled frames shown by the clip [start, end); empty when there is no clip."""
+    if start is None or end is None:
+        return np.array([], dtype=np.int64)
+    ts = frames.timestamps
+    return np.flatnonzero((ts >= start - _TOL_S) & (ts < end - _TOL_S))
+
+
+def _table(methods: tuple[str, ...], history: dict[str, np.ndarray],
+           shown: dict[str, dict[str, list[np.ndarray]]]) -> list[dict]:
+    out = []
+    for method in methods:
+        row: dict = {"method": method, "paper_cosine@5": PAPER_COSINE_AT_5.get(method)}
+        for k in KS:
+            result = cosine_at_k(history, shown[method], k)
+            row[f"cosine@{k}"] = None if result.value is None else round(result.value, 4)
+            row[f"users@{k}"], row[f"items_per_user@{k}"] = result.users, round(result.items_per_user, 2)
+        out.append(row)
+    return out
+
+
+def _planted(config: PipelineConfig, rows: list[dict], items: dict[str, _Item],
+             reference_times: dict[tuple[str, str], float], history: dict[str, np.ndarray]) -> dict | None:
+    """Planted-taste shares when the root is a demo world (its truth exists); else None."""
+    if not exists(truth_items_uri(config.root)):
+        return None
+    truth_items, truth_users = read_truth_items(config.root), read_truth_users(config.root)
+    L = config.editor.clip_window
+    pairs = []
+    for r in rows:
+        user, item_id = r["user_id"], r["item_id"]
+        truth_user = truth_users.get(user)
+        if truth_user is None or truth_user["cold_start"] or user not in history or item_id not in truth_items:
+            continue
+        frames = items[item_id].frames
+        picked = _frame_at(frames, r["thumbnail_frame_ts"])
+        pairs.append(PlantedPair(
+            favourites=frozenset(truth_user["favourite_categories"]), truth_item=truth_items[item_id],
+            frame_times=frames.timestamps,
+            thumbnail_time=None if picked < 0 else float(frames.timestamps[picked]),
+            reference_time=reference_times.get((user, item_id)),
+            clip_frames=_clip_frames(frames, r["clip_start_s"], r["clip_end_s"]),
+            first_clip_frames=np.arange(min(L, len(frames.timestamps)))))
+    return planted_share(pairs).to_dict()
+
+
+def load_evaluation(layout: Layout, run_id: str) -> dict | None:
+    """The stored summary of a run, or None when the run was not evaluated."""
+    try:
+        return json.loads(read_text(evaluation_uri(layout, run_id)))
+    except ObjectNotFound:
+        return None
+
+
+def format_table(summary: dict) -> str:
+    """The paper's table form, as plain text."""
+    if summary.get("skipped"):
+        return f"evaluation of {summary['run_id']} skipped: {summary['skipped']}"
+    head = f"{'':34s}" + "".join(f"{f'Cosine@{k}':>11s}" for k in summary["ks"]) + f"{'paper@5':>10s}"
+    lines = [f"Cosine@K, run {summary['run_id']}: {summary['users_evaluated']} users with liked covers "
+             f"({summary['users_without_history']} without), {summary['pairs']} (user, item) pairs, "
+             f"top_k={summary['top_k_per_user']}", head]
+    for section, key in (("Thumbnail", "thumbnail"), ("Clip", "clip")):
+        lines.append(section)
+        for row in summary[key]:
+            cells = "".join(f"{_fmt(row[f'cosine@{k}']):>11s}" for k in summary["ks"])
+            lines.append(f"  {row['method']:32s}{cells}{_fmt(row['paper_cosine@5']):>10s}")
+    planted = summary.get("planted")
+    if planted:
+        lines.append(f"Planted taste (demo truth, {planted['pairs']} pairs): thumbnail shows a favourite category")
+        lines.append("  " + "  ".join(f"{k} {_fmt(planted.get(k))}" for k in
+                                      ("random_frame", "original_cover", "ours", "reference", "attainable")))
+        lines.append("  clip frames on a favourite: " + "  ".join(
+            f"{k[5:]} {_fmt(planted.get(k))}" for k in ("clip_first", "clip_unclipped", "clip_ours")))
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -1,0 +1,129 @@
+"""Data checks on the manifest-to-be, with great-expectations, before anything is published.
+
+The gate's output rows are exactly what ``publish`` turns into the manifest (one row each,
+staged URIs swapped for content-addressed ones), so validating them is validating the
+manifest before it exists. Per-asset content checks decide fallbacks; this suite checks the
+*data* invariants that must hold afterwards, so a bug in the fallback logic (or an upstream
+stage writing inconsistent lineage) halts publish instead of reaching users:
+
+* every row points to assets that passed the content checks (thumbnail, cover, clip);
+* one row per (user_id, item_id); scores in range; no NaN anywhere;
+* ``thumbnail_kind`` consistent with lineage: generated <=> ``generator_id``; a selected or
+  generated thumbnail has its frame time and score; an original one is the item's cover and
+  has neither; a clip has an ordered window.
+
+GX has no "not NaN" expectation distinct from null, so NaNs are counted per row beforehand
+(``n_nan``) and GX judges the count, as the features suites do for taste vectors.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SUITE = "gate_manifest"
+KINDS = ("selected", "generated", "original")
+FLOAT_COLUMNS = ("score", "clip_score", "thumbnail_frame_ts", "clip_start_s", "clip_end_s")
+
+
+def manifest_frame(rows: pa.Table, passed: dict[str, bool]):
+    """The pandas batch GX validates: the rows' checked columns plus per-row derived facts."""
+    def looked_up(column: str) -> list[bool | None]:
+        return [None if a is None else passed.get(a, False) for a in rows[column].to_pylist()]
+
+    n_nan = np.zeros(rows.num_rows, dtype=np.int64)
+    for name in FLOAT_COLUMNS:
+        if name in rows.column_names:
+            n_nan += pc.fill_null(pc.is_nan(rows[name]), False).to_numpy(zero_copy_only=False).astype(np.int64)
+    generator = rows["generator_id"].to_pylist() if "generator_id" in rows.column_names else [None] * rows.num_rows
+    frame = rows.select(["user_id", "item_id", "thumbnail_kind", *FLOAT_COLUMNS]).to_pandas()
+    frame["generator_id"] = generator
+    frame["thumbnail_passed"] = looked_up("thumbnail_staged")
+    frame["cover_passed"] = looked_up("cover_staged")
+    frame["clip_passed"] = looked_up("clip_staged")
+    frame["has_clip"] = [c is not None for c in rows["clip_staged"].to_pylist()]
+    frame["thumbnail_is_cover"] = [t == c for t, c in zip(rows["thumbnail_staged"].to_pylist(),
+                                                           rows["cover_staged"].to_pylist())]
+    frame["n_nan"] = n_nan
+    return frame
+
+
+def manifest_suite():
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column
+
+    kind = Column("thumbnail_kind")
+    personalised = kind.is_in(["selected", "generated"])
+    clip = Column("has_clip") == True  # noqa: E712 - a GX condition, not a Python comparison
+
+    def guard(text: str) -> dict:
+        return {"guards": text}
+
+    return gx.ExpectationSuite(name=SUITE, expectations=[
+        *[gxe.ExpectColumnValuesToNotBeNull(column=c, meta=guard("not-null keys"))
+          for c in ("user_id", "item_id", "thumbnail_kind", "thumbnail_passed")],
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id"], meta=guard("one row per pair")),
+        *[gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True], meta=guard("every asset passed the gate"))
+          for c in ("thumbnail_passed", "cover_passed", "clip_passed")],
+        gxe.ExpectColumnValuesToBeInSet(column="n_nan", value_set=[0], meta=guard("no NaN")),
+        *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=-1.0, max_value=1.0, meta=guard("cosine in [-1, 1]"))
+          for c in ("score", "clip_score")],
+        *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, meta=guard("non-negative times"))
+          for c in ("thumbnail_frame_ts", "clip_start_s")],
+        gxe.ExpectColumnValuesToBeInSet(column="thumbnail_kind", value_set=list(KINDS), meta=guard("known kinds")),
+        gxe.ExpectColumnValuesToNotBeNull(column="generator_id", row_condition=kind == "generated",
+                                          meta=guard("generated rows name their generator")),
+        gxe.ExpectColumnValuesToBeNull(column="generator_id", row_condition=kind.is_in(["selected", "original"]),
+                                       meta=guard("only generated rows name a generator")),
+        *[gxe.ExpectColumnValuesToNotBeNull(column=c, row_condition=personalised,
+                                            meta=guard("personalised rows carry their frame and score"))
+          for c in ("thumbnail_frame_ts", "score")],
+        *[gxe.ExpectColumnValuesToBeNull(column=c, row_condition=kind == "original",
+                                         meta=guard("original rows carry no frame or score"))
+          for c in ("thumbnail_frame_ts", "score")],
+        gxe.ExpectColumnValuesToBeInSet(column="thumbnail_is_cover", value_set=[True], row_condition=kind == "original",
+                                        meta=guard("an original thumbnail is the item's cover")),
+        *[gxe.ExpectColumnValuesToNotBeNull(column=c, row_condition=clip, meta=guard("a clip has its window"))
+          for c in ("clip_start_s", "clip_end_s")],
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="clip_end_s", column_B="clip_start_s",
+                                                    ignore_row_if="either_value_is_missing",
+                                                    meta=guard("clip windows are ordered")),
+    ])
+
+
+def validate_manifest(rows: pa.Table, passed: dict[str, bool], run_name: str) -> tuple[dict, Any]:
+    """(JSON-able summary, GX validation result) of the manifest suite on the gate's rows.
+
+    An ephemeral, in-memory GX context per run: the suite is code, the result is written by
+    the gate next to its other outputs, nothing else needs to persist.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    from generec_core.expectations.runner import summarise
+
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False)))
+    batch = (context.data_sources.add_pandas(name="gate").add_dataframe_asset(name="manifest")
+             .add_batch_definition_whole_dataframe(name="whole"))
+    suite = context.suites.add(manifest_suite())
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{SUITE}-validation",
+                                                                            data=batch, suite=suite))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{SUITE}-checkpoint", validation_definitions=[definition],
+                                                       result_format="SUMMARY"))
+    outcome = checkpoint.run(batch_parameters={"dataframe": manifest_frame(rows, passed)},
+                             run_id=RunIdentifier(run_name=run_name))
+    (result,) = outcome.run_results.values()
+    return summarise(SUITE, result), result

@@ -1,0 +1,79 @@
+"""One interface for every thumbnail generator, so config picks the backend and lineage records it.
+
+A backend turns a batch of ``GenerationRequest`` (source frame, taste palette, styles,
+prompt, seed, liked covers) into RGB images of the source frame's size. The stage around
+it plans, stages and records; a backend never touches storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from generec_core.config import GenerationConfig
+from generec_core.generation.palette import Palette
+
+BACKENDS: tuple[str, ...] = ("restyle", "diffusers", "none")
+
+
+class GeneratorUnavailable(RuntimeError):
+    """The configured generator cannot run here (e.g. its weights are missing); the message says why."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What ran, for lineage: the values actually used after per-family defaults were applied."""
+
+    strength: float
+    steps: int
+    guidance_scale: float
+    resolution: int
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    image: np.ndarray  # (H, W, 3) uint8 RGB: the selected frame
+    palette: Palette  # the taste group's liked-cover palette
+    prompt: str
+    seed: int
+    styles: tuple[str, ...] = ()
+    group: str = ""  # the taste group (cluster or user) the request is for: per-group caches key on it
+    covers: list[np.ndarray] = field(default_factory=list)  # liked covers, for backends with needs_covers
+
+
+class Generator(Protocol):
+    backend: str
+    model_id: str
+    generator_id: str  # backend + model + settings: what the catalog's lineage names
+    settings: GenerationSettings
+    needs_covers: bool  # whether requests must carry liked-cover pixels (IP-Adapter)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[np.ndarray]:
+        """One (H, W, 3) uint8 image per request, H x W of that request's source image."""
+        ...
+
+
+def generation_seed(group: str, item_id: str, model_id: str, date: str) -> int:
+    """Seed from (taste cluster or user, item, model, run date): stable across processes and hosts.
+
+    Re-running a date regenerates the same images; another day, model or group gets
+    fresh noise. Python's ``hash`` is salted per process, so sha256 it is.
+    """
+    digest = hashlib.sha256("\x1f".join((group, item_id, model_id, date)).encode("utf-8")).hexdigest()
+    return int(digest[:15], 16)  # < 2**60: fits torch.Generator.manual_seed and int64 columns
+
+
+def load_generator(config: GenerationConfig) -> Generator:
+    """The configured backend, ready to run; a bad backend name or missing weights raise here."""
+    if config.backend == "restyle":
+        from generec_core.generation.restyle import RestyleGenerator
+
+        return RestyleGenerator(config.strength, config.crop_scale)
+    if config.backend == "diffusers":
+        from generec_core.generation.diffusion import DiffusersGenerator
+
+        return DiffusersGenerator(config)
+    raise ValueError(f"unknown generation.backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")

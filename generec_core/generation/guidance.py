@@ -1,0 +1,21 @@
+"""The instructor's per-user guidance and trigger policy, as generation uses them.
+
+The instructor (``generec_core/instructor``) owns the guidance record, its reader
+(``stages/instruct.guidance_for``), the trigger policy (``should_generate``) and the style
+vocabulary (``style_prompt``); this module only adds what generation needs on top: whether a
+user asked for generation *explicitly* (then the image is theirs alone, not their cluster's).
+No guidance for the date (the instruct stage did not run) is normal: every user then gets
+the defaults.
+"""
+
+from __future__ import annotations
+
+from generec_core.instructor import Guidance, should_generate, style_prompt
+from generec_core.stages.instruct import guidance_for
+
+__all__ = ["Guidance", "guidance_for", "is_explicit", "should_generate", "style_prompt"]
+
+
+def is_explicit(guidance: Guidance | None) -> bool:
+    """The user's own instruction asks for generated thumbnails (a style), and they have not opted out."""
+    return guidance is not None and guidance.generate and not guidance.opt_out and guidance.source == "instruction"

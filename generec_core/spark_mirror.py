@@ -1,0 +1,100 @@
+"""Run a Spark stage against an ``s3://`` root when this Spark cannot speak ``s3a://``.
+
+Production Spark images ship hadoop-aws and read ``s3a://`` directly (``spark_path``);
+a local Spark here has no S3 jars. For a local master (``storage.spark_io = "auto"``) or on
+request (``"mirror"``), the stage instead runs on a private local root: its declared inputs
+are copied down, Spark writes there, and what it wrote is copied back up. A folder Spark
+committed (it holds a fresh ``_SUCCESS``) replaces the same folder at the real root, as
+``mode("overwrite")`` would; any other new file is uploaded as is.
+
+The cost is a download of the stage's inputs (the whole interactions lake for features), so
+this is for local and test runs; point a cluster at ``s3a://`` with ``spark_io = "direct"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from generec_core.config import PipelineConfig
+from generec_core.layout import Layout
+from generec_core.storage import LocalStorage, file_uri, join, storage_for
+
+log = logging.getLogger(__name__)
+
+# The prefixes (under the root) each Spark stage reads; everything else it needs comes in
+# as arguments computed against the real root.
+SPARK_INPUTS: dict[str, Callable[[Layout, str], list[str]]] = {
+    "ingest": lambda layout, date: [layout.raw_interactions(date), layout.lake_interactions()],
+    "features": lambda layout, date: [layout.lake_interactions(), layout.raw_instructions(date)],
+}
+
+
+def needs_mirror(config: PipelineConfig) -> bool:
+    """Mirror when the root is an object store that this Spark cannot reach directly."""
+    if urlparse(config.root).scheme == "file":
+        return False
+    mode = config.storage.spark_io
+    return mode == "mirror" or (mode == "auto" and config.features.spark_master.startswith("local"))
+
+
+def run_spark_stage(stage: str, config: PipelineConfig, date: str,
+                    work: Callable[[PipelineConfig], dict]) -> dict:
+    """``work(config)`` on the real root, or on a local mirror of the stage's inputs (see module doc)."""
+    if not needs_mirror(config):
+        return work(config)
+    local = Path(tempfile.mkdtemp(prefix=f"generec-{stage}-mirror-"))
+    try:
+        local_root = file_uri(local)
+        inputs = SPARK_INPUTS[stage](Layout(config.root), date)
+        downloaded = sum(_download(config.root, local_root, prefix) for prefix in inputs)
+        started = time.time()
+        result = work(dataclasses.replace(config, root=local_root))
+        uploaded = _upload_outputs(local, config.root, started)
+        log.info("%s: mirrored %s input objects down and %s outputs up for %s", stage, downloaded, uploaded,
+                 config.root)
+        return result
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+
+def _relative(root: str, uri: str) -> str:
+    if not uri.startswith(root + "/"):
+        raise ValueError(f"{uri} is not under the root {root}")
+    return uri[len(root) + 1:]
+
+
+def _download(root: str, local_root: str, prefix: str) -> int:
+    local = LocalStorage()
+    objects = storage_for(prefix).list(prefix)
+    for obj in objects:
+        data = storage_for(obj.uri).read_bytes(obj.uri)
+        local.write_bytes(join(local_root, _relative(root, obj.uri)), data)
+    return len(objects)
+
+
+def _upload_outputs(local: Path, root: str, started: float) -> int:
+    """Copy what the stage wrote back to the real root; committed folders replace their remote copy."""
+    written = [p for p in local.rglob("*") if p.is_file() and p.stat().st_mtime >= started]
+    committed = sorted({p.parent for p in written if p.name == "_SUCCESS"})
+    uploads: set[Path] = {p for p in written if not p.name.startswith(".")}
+    for folder in committed:
+        remote = join(root, folder.relative_to(local).as_posix())
+        keep = {p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")}
+        names = {join(remote, p.relative_to(folder).as_posix()) for p in keep}
+        for stale in storage_for(remote).list(remote):
+            if stale.uri not in names:
+                storage_for(stale.uri).delete(stale.uri)
+        uploads |= keep
+    # _SUCCESS last in each folder: a reader that waits for it sees a complete folder.
+    for path in sorted(uploads, key=lambda p: (p.name == "_SUCCESS", str(p))):
+        uri = join(root, path.relative_to(local).as_posix())
+        storage_for(uri).write_bytes(uri, path.read_bytes())
+    return len(uploads)
+

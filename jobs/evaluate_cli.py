@@ -1,0 +1,37 @@
+"""``generec evaluate --root URI --date D``: Cosine@K and the planted-taste share of a published run.
+
+Runs the pipeline's ``evaluate`` stage on the date's published outputs (the same function
+the nightly DAG runs), prints the paper's table form and refreshes the run report so the
+page shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from jobs.cli import _date, common_options
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("evaluate", help="Cosine@K (paper's table) and planted-taste share of a run")
+    common_options(p)
+    p.add_argument("--date", type=_date, required=True, help="logical date YYYY-MM-DD of a published run")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of the table")
+    p.add_argument("--no-report", action="store_true", help="do not refresh the run report")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from generec_core import pipeline
+    from generec_core.config import PipelineConfig
+    from generec_core.evaluation import format_table, load_evaluation
+    from generec_core.layout import Layout, run_id_for
+
+    config = PipelineConfig.from_dict({"root": args.root})
+    brief = pipeline.evaluate(config, args.date)
+    summary = brief if brief.get("skipped") else (load_evaluation(Layout(config.root), run_id_for(args.date)) or brief)
+    print(json.dumps(summary, indent=2, sort_keys=True) if args.json else format_table(summary))
+    if not args.no_report and not summary.get("skipped"):
+        print(f"report: {pipeline.report(config, args.date)['report']}")
+    return 1 if summary.get("skipped") else 0

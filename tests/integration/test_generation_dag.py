@@ -1,0 +1,90 @@
+"""Generation through the real DAG: restyle thumbnails get published; a noise-making diffusion model is
+rejected by the fidelity gate and exactly its users fall back to their selected frames."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATE = "2026-11-24"
+RUN = f"nightly-{DATE}"
+pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
+
+
+def _generec(args: list[str], airflow_home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(airflow_home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1500)
+
+
+def _path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))
+
+
+def _manifest(root: Path) -> list[dict]:
+    current = json.loads((root / "catalog/CURRENT").read_text())
+    return pq.read_table(_path(current["manifest"])).to_pylist()
+
+
+def _staged_rows(root: Path) -> list[dict]:
+    return [r for shard in sorted((root / f"work/run={RUN}").glob("shard=*/rows.parquet"))
+            for r in pq.read_table(shard).to_pylist()]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny demo world whose nightly run used the default (restyle) generator."""
+    root, home = tmp_path_factory.mktemp("gen-world"), tmp_path_factory.mktemp("gen-airflow")
+    proc = _generec(["demo", "--root", str(root), "--users", "24", "--items", "8", "--days", "2", "--shards", "2"], home)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return root, home
+
+
+def test_restyle_thumbnails_are_published_with_lineage(world):
+    root, _ = world
+    rows = _manifest(root)
+    generated = [r for r in rows if r["thumbnail_kind"] == "generated"]
+    assert generated, "the default restyle backend should publish generated thumbnails"
+    assert all(r["generator_id"].startswith("restyle/") for r in generated)
+    assert all(r["generator_id"] is None for r in rows if r["thumbnail_kind"] != "generated")
+    lineage = [x for p in (root / f"work/run={RUN}").glob("shard=*/generated.parquet") for x in pq.read_table(p).to_pylist()]
+    assert {x["backend"] for x in lineage} == {"restyle"} and all(x["cluster"] for x in lineage)
+    assert len({x["asset"] for x in lineage}) <= len([r for r in _staged_rows(root) if r["thumbnail_kind"] == "generated"])
+    assert "Thumbnail generation" in (root / f"reports/run={RUN}/index.html").read_text()
+
+
+def test_noise_from_a_random_diffusion_model_falls_back_to_selected_frames(world, tmp_path):
+    from generec_core.generation.random_models import tiny_sd_pipeline
+
+    root, home = world
+    model_dir = tmp_path / "tiny-sd-turbo"  # turbo family: 2 steps, no CFG, native 64 px
+    tiny_sd_pipeline().save_pretrained(model_dir)
+    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2",
+                     "--stages", "generate,gate,publish,report",
+                     "--param", "generator_backend=diffusers", "--param", f"generator_model={model_dir}"], home)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+    staged = {(r["user_id"], r["item_id"]): r for r in _staged_rows(root)}
+    generated = {k for k, r in staged.items() if r["thumbnail_kind"] == "generated"}
+    assert generated and all(staged[k]["generator_id"].startswith("diffusers/tiny-sd-turbo/sd-turbo/") for k in generated)
+    verdicts = pq.read_table(root / f"work/run={RUN}/gate/verdicts.parquet").to_pylist()
+    gen_verdicts = [v for v in verdicts if v["kind"] == "generated"]
+    assert gen_verdicts and not any(v["passed"] for v in gen_verdicts), "noise must not pass the fidelity gate"
+
+    rows = {(r["user_id"], r["item_id"]): r for r in _manifest(root)}
+    fell_back = {k for k, r in rows.items() if (r["fallback"] or "").startswith("generated thumbnail failed gate")}
+    assert fell_back == generated  # exactly the generated rows, no others
+    for key in generated:
+        row, selected = rows[key], staged[key]["selected_staged"]
+        assert row["thumbnail_kind"] == "selected" and row["generator_id"] is None
+        digest = hashlib.sha256(_path(selected).read_bytes()).hexdigest()
+        assert _path(row["thumbnail_uri"]).name == f"{digest}.jpg"  # the user's own selected frame
+    assert not any(r["thumbnail_kind"] == "generated" for r in rows.values())
