@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, teardown
-from airflow.sdk import Asset, Connection
+from airflow.sdk import Asset, AsyncCallback, Connection, DeadlineAlert, DeadlineReference
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from jobs.airflow_callbacks import deadline_missed, write_failure_summary
 from generec_core import pipeline
 from generec_core.config import PipelineConfig, default_root
 from generec_core.expectations import DataQualityError
@@ -81,11 +82,25 @@ def _run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
     return _config(params), ctx["ds"]
 
 
+def _deadline() -> list[DeadlineAlert]:
+    """The catalog must be fresh by morning: alert when a run is still going N hours after queueing.
+
+    GENEREC_DEADLINE_HOURS (default 6; "off" disables). The in-process runner (`generec run`)
+    turns it off: Airflow 3.3.2's dag.test() crashes evaluating deadline alerts.
+    """
+    hours = os.environ.get("GENEREC_DEADLINE_HOURS", "6")
+    if hours == "off":
+        return []
+    return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(hours=float(hours)),
+                          callback=AsyncCallback(deadline_missed))]
+
+
 def _overrides(params: dict) -> dict:
     """The config sections the run's params override (in-process tasks and spark-submit jobs alike)."""
     overrides = {"features": {"shards": int(params["shards"]), "top_k": int(params["top_k"])}}
     overrides["generation"] = {"backend": params.get("generator_backend", "restyle"),
                                "model": params.get("generator_model", "")}
+    overrides["run"] = {"users": list(params.get("users") or []), "dry_run": bool(params.get("dry_run", False))}
     return overrides
 
 
@@ -125,7 +140,13 @@ class StageSparkSubmit(SparkSubmitOperator):
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=2), "trigger_rule": "none_failed"},
+    # Transient errors (object store, executor hiccups) retry with exponential backoff; verdicts
+    # (data-quality and fidelity gates) raise AirflowFailException and are never retried.
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True,
+                  "max_retry_delay": timedelta(minutes=20), "execution_timeout": timedelta(hours=2),
+                  "trigger_rule": "none_failed"},
+    on_failure_callback=write_failure_summary,
+    deadline=_deadline(),
     params={
         "root": Param(default_root(), type="string", description="Storage root URI (file:// or s3://)"),
         "stages": Param([], type="array", items={"type": "string", "enum": list(pipeline.STAGES)},
@@ -136,6 +157,9 @@ class StageSparkSubmit(SparkSubmitOperator):
                                    description="Thumbnail generator (restyle needs no weights)"),
         "aws_conn_id": Param(os.environ.get("GENEREC_AWS_CONN_ID", ""), type="string",
                              description="Airflow AWS connection for s3:// roots; empty = boto3's default chain"),
+        "users": Param([], type="array", items={"type": "string", "minLength": 1},
+                       description="Only personalise these user ids; empty = every user in the worklist"),
+        "dry_run": Param(False, type="boolean", description="Run everything but publish (the catalog is untouched)"),
         "generator_model": Param("", type="string",
                                  description="diffusers: model id under $GENEREC_WEIGHTS_DIR, or a local directory"),
     },
@@ -163,6 +187,10 @@ def generec_nightly():
 
     @task(trigger_rule="none_failed")
     def plan_shards() -> list[int]:
+        """Never skipped: no shards (an empty expansion) is how the mapped stages skip cleanly."""
+        params = get_current_context()["params"]
+        if not {"personalise", "generate"} & set(pipeline.parse_stages(params.get("stages"))):
+            return []
         config, date = _run_inputs("personalise", "generate")
         return pipeline.shards_to_run(config, date)
 
@@ -176,9 +204,10 @@ def generec_nightly():
         config, date = _run_inputs("generate")
         return pipeline.generate(config, date, shard)
 
-    @task(retries=0)  # a failed gate is a verdict, not a transient error
+    @task
     def gate() -> dict:
-        return pipeline.gate(*_run_inputs("gate"))
+        with _verdict_is_final():  # a failed fidelity gate is a verdict, not a transient error
+            return pipeline.gate(*_run_inputs("gate"))
 
     @task(outlets=[CATALOG_ASSET])
     def publish() -> dict:

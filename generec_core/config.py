@@ -168,19 +168,25 @@ class GateConfig:
 
     min_side_px: int = 64  # shorter side; demo assets are 180
     min_pixel_std: float = 4.0  # luma std below this: blank (demo frames: min 19.6)
-    # var(Laplacian)/var(luma) at the analysis scale (video/quality.py). Demo frames: min 0.026,
-    # 1st pct 0.057; Gaussian blur sigma 2 px: median 0.011; sigma 3 px: 99th pct 0.010.
-    min_sharpness: float = 0.015
+    # var(Laplacian)/var(luma) at the analysis scale (video/quality.py), the selector's own measure and
+    # bar (frames.quality_min_sharpness), so the gate never rejects a frame selection judged sharp.
+    # Demo frames: min 0.019 (published frames of the 100-user demo), 1st pct 0.057; Gaussian blur of
+    # sigma 3 px: 99th pct 0.010; sigma 2 px: median 0.011 (borderline by design).
+    min_sharpness: float = 0.01
     dark_level: float = 32.0  # under-exposed when luma p99 < this (demo min p99: 129; the Hubble field passes)
     bright_level: float = 224.0  # over-exposed when luma p01 > this (demo max p01: 36)
     # open_nsfw P(NSFW) must stay below this. Yahoo's guidance: < 0.2 safe, > 0.8 NSFW. Big Buck
-    # Bunny's bare cartoon bunny reaches 0.67 on demo frames (a known open_nsfw false positive).
+    # Bunny's bare cartoon bunny is open_nsfw's false positive: up to 0.76 on demo frames and clips,
+    # up to 0.96 once restyled in warm tones (those generated images fail and fall back: fail closed).
     max_nsfw: float = 0.8
     # cosine(asset, its source frame/cover) in encoder space. Repurposed assets are the source
-    # re-encoded: JPEG q90 of a demo frame gives >= 0.96; a frame of another category: median 0.27.
-    min_authenticity: float = 0.90
+    # re-encoded: JPEG q90 of decoded demo frames >= 0.96, of raw (never compressed) renders >= 0.91;
+    # published in the 100-user demo: selected >= 0.96, covers >= 0.99, clip frames >= 0.92.
+    # A frame of another category: <= 0.29 (median 0.17). The bar sits well clear of both.
+    min_authenticity: float = 0.85
     # generated assets change pixels on purpose: a hue/saturation shift of a demo frame gives
-    # >= 0.79 (median 0.92); random noise <= 0.33; a frame of another category: median 0.27.
+    # >= 0.79 (median 0.92), the restyle generator >= 0.61; random noise <= 0.33; a frame of
+    # another category: median 0.27.
     min_authenticity_generated: float = 0.60
     # Haar confidence (min neighbours) for a face in a generated image, and the lenient search for it in
     # the source (faces.py). Demo frames vs their colour-shifted copies: 0 false "new faces" of 326 with
@@ -284,8 +290,19 @@ class InstructorConfig:
     generate_below_similarity: float = 0.5  # trigger policy: best frame's cosine to the taste below this
     cover_skips_to_generate: int = 2  # trigger policy: skips of the item's cover that ask for a new one
     feedback_lookback_days: int = 30  # interactions read for feedback-derived guidance
-    feedback_min_skips: int = 3  # skips of a topic before feedback avoids it ...
+    feedback_min_skips: int = 5  # distinct skipped items of a topic (and no like) before feedback avoids it
     feedback_min_likes: int = 3  # likes of a topic before feedback prefers it
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Per-run choices a person makes when triggering (Airflow params), not deployment settings."""
+
+    users: tuple[str, ...] = ()  # personalise only these users (empty = everyone in the worklist)
+    dry_run: bool = False  # everything but publish: the gate audits, nothing reaches catalog/
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "users", tuple(str(u) for u in self.users))
 
 
 @dataclass(frozen=True)
@@ -301,6 +318,7 @@ class PipelineConfig:
     instructor: InstructorConfig = field(default_factory=InstructorConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     expectations: ExpectationsConfig = field(default_factory=ExpectationsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

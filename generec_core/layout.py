@@ -55,6 +55,10 @@ class Layout:
     def user_features(self, date: str) -> str:
         return join(self.root, f"features/users/dt={date}")
 
+    def palettes(self, version: str) -> str:
+        """Colour palettes of item covers (generation's taste palettes), computed once per item."""
+        return join(self.root, f"features/palettes/{version}")
+
     def guidance(self, date: str) -> str:
         """One guidance record per user (JSONL). A sibling of ``features/users/dt=``, not inside it:
         the Spark features job overwrites that folder, and readers take every Parquet file below it."""

@@ -124,6 +124,8 @@ def publish(config: PipelineConfig, date: str) -> dict:
     """Content-addressed assets, then the date's manifest, then the CURRENT pointer."""
     from generec_core.stages.publish import publish as publish_run
 
+    if config.run.dry_run:  # a dry run audits everything and leaves the catalog untouched
+        return _recorded("publish", config, date, lambda: {"dry_run": True, "published": False})
     return _recorded("publish", config, date, lambda: publish_run(config, date))
 
 

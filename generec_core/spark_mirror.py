@@ -59,9 +59,20 @@ def run_spark_stage(stage: str, config: PipelineConfig, date: str,
         uploaded = _upload_outputs(local, config.root, started)
         log.info("%s: mirrored %s input objects down and %s outputs up for %s", stage, downloaded, uploaded,
                  config.root)
-        return result
+        return _rebased(result, local_root, config.root)
     finally:
         shutil.rmtree(local, ignore_errors=True)
+
+
+def _rebased(value: object, local_root: str, root: str) -> object:
+    """The stage's summary with URIs under the (deleted) local root pointing at the real root."""
+    if isinstance(value, str):
+        return root + value[len(local_root):] if value.startswith(local_root + "/") else value
+    if isinstance(value, dict):
+        return {k: _rebased(v, local_root, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rebased(v, local_root, root) for v in value)
+    return value
 
 
 def _relative(root: str, uri: str) -> str:

@@ -71,11 +71,14 @@ def find_manifest(layout: Layout, run: str) -> ManifestRef:
 
 
 def current_manifest(layout: Layout) -> str:
-    """The URI of the live manifest; a clear error when nothing is published under the root."""
+    """The URI of the live manifest under *this* root (a copied catalog reads its own copy).
+
+    A clear error when nothing is published under the root.
+    """
     current, _ = read_current(layout)
     if current is None:
         raise CatalogError(f"nothing published under {layout.root}: {layout.current} does not exist")
-    return current["manifest"]
+    return layout.manifest(current["date"], current["run_id"])
 
 
 def read_rows(uri: str) -> list[dict]:

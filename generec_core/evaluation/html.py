@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
+from generec_core.evaluation.run import items_per_user, load_evaluation
 from generec_core.layout import Layout
-from generec_core.evaluation.run import load_evaluation
 
 _PLANTED = (("random_frame", "random frame"), ("original_cover", "original cover"), ("ours", "ours (published)"),
             ("reference", "paper reference"), ("attainable", "attainable (item shows a favourite at all)"))
@@ -21,9 +21,8 @@ def evaluation_section(layout: Layout, run_id: str) -> str:
     ks = summary["ks"]
     out = ["<h2>Evaluation: Cosine@K</h2>",
            f"<p>{summary['users_evaluated']} users with liked covers ({summary['users_without_history']} without, "
-           f"left out), {summary['pairs']} (user, item) pairs, top_k={summary['top_k_per_user']} per user "
-           "(Cosine@K over fewer items when K exceeds it). Paper values: their data and CLIP encoder; "
-           "compare orderings, not values.</p>",
+           f"left out), {summary['pairs']} (user, item) pairs; {items_per_user(summary)}. "
+           "Paper values: their data and CLIP encoder; compare orderings, not values.</p>",
            "<table><tr><th>method</th>" + "".join(f"<th>Cosine@{k}</th>" for k in ks) + "<th>paper Cosine@5</th></tr>"]
     for section in ("thumbnail", "clip"):
         out.append(f"<tr><th colspan='{len(ks) + 2}'>{section}</th></tr>")

@@ -98,7 +98,6 @@ def evaluate(config: PipelineConfig, date: str) -> dict:
     summary = {"date": date, "run_id": run_id, "ks": list(KS),
                "users_evaluated": len({u for u in users if u in history}),
                "users_without_history": len(users - set(history)), "pairs": len(rows),
-               "top_k_per_user": config.features.top_k,
                "thumbnail": _table(THUMBNAIL_METHODS, history, shown),
                "clip": _table(CLIP_METHODS, history, shown),
                "planted": _planted(config, rows, items, reference_times, history)}
@@ -230,8 +229,8 @@ def format_table(summary: dict) -> str:
         return f"evaluation of {summary['run_id']} skipped: {summary['skipped']}"
     head = f"{'':34s}" + "".join(f"{f'Cosine@{k}':>11s}" for k in summary["ks"]) + f"{'paper@5':>10s}"
     lines = [f"Cosine@K, run {summary['run_id']}: {summary['users_evaluated']} users with liked covers "
-             f"({summary['users_without_history']} without), {summary['pairs']} (user, item) pairs, "
-             f"top_k={summary['top_k_per_user']}", head]
+             f"({summary['users_without_history']} without), {summary['pairs']} (user, item) pairs; "
+             f"{items_per_user(summary)}", head]
     for section, key in (("Thumbnail", "thumbnail"), ("Clip", "clip")):
         lines.append(section)
         for row in summary[key]:
@@ -245,6 +244,12 @@ def format_table(summary: dict) -> str:
         lines.append("  clip frames on a favourite: " + "  ".join(
             f"{k[5:]} {_fmt(planted.get(k))}" for k in ("clip_first", "clip_unclipped", "clip_ours")))
     return "\n".join(lines)
+
+
+def items_per_user(summary: dict) -> str:
+    """How many items Cosine@K really averaged per user (fewer than K when fewer were shown)."""
+    row = summary["thumbnail"][0]
+    return "items per user: " + ", ".join(f"@{k} {row[f'items_per_user@{k}']:g}" for k in summary["ks"])
 
 
 def _fmt(value: float | None) -> str:

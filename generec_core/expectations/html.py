@@ -48,6 +48,8 @@ def _gate(verdict: dict) -> str:
 
 def data_quality_section(stage_metrics: dict[str, dict]) -> str:
     """HTML: quarantine counts by reason, then each gate's verdict with links to its GX pages."""
-    gates = [m for name, m in sorted(stage_metrics.items()) if name.startswith("expectations-")]
+    order = {"expectations-interactions": 0, "expectations-features": 1}  # data-flow order, then any other
+    gates = [m for name, m in sorted(stage_metrics.items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
+             if name.startswith("expectations-")]
     body = "".join(_gate(v) for v in gates) or "<p>no data-quality gate ran</p>"
     return f"<h2>Data quality</h2>{_quarantine(stage_metrics.get('ingest'))}{body}"

@@ -82,25 +82,34 @@ class Auditor:
         checks.append(identifiability_check(metadata, asset.generated, asset.row_marked))
         return checks
 
-    def clip(self, asset: ClipAsset) -> list[CheckResult]:
-        """Decodes fully; duration; the frames at the recorded source times match the source."""
-        picked = _pick(asset.source_frames, self.gate.clip_check_frames)
-        times = [t - asset.start_s for t, _ in picked]
-        try:
-            n_frames, fps, frames = decode_clip_at(asset.data, times)
-        except VideoDecodeError as exc:
-            return [CheckResult("decodes", False, None, None, exc.reason)]
-        checks = [CheckResult("decodes", True, None, None),
-                  *clip_duration_checks(n_frames, fps, asset.end_s - asset.start_s, self.gate)]
-        if picked:
-            embeddings = self.encoder.embed(frames)
-            score = min(cosine(e, src) for e, (_, src) in zip(embeddings, picked))
-            checks += [safety_check(max(nsfw_scores(frames)), self.gate.max_nsfw),
-                       authenticity(score, self.gate.min_authenticity)]
-        else:
-            checks.append(authenticity(None, self.gate.min_authenticity))
-        checks.append(identifier_check(asset.name, _safe_metadata(clip_metadata, asset.data), self.user_ids))
-        return checks
+    def clips(self, assets: Sequence[ClipAsset]) -> list[list[CheckResult]]:
+        """Per clip: decodes fully; duration; the frames at the recorded source times match the source.
+
+        The picked frames of all clips go through the encoder and open_nsfw as one batch.
+        """
+        decoded: list[tuple[list[CheckResult], list[np.ndarray], list[np.ndarray]]] = []
+        for asset in assets:
+            picked = _pick(asset.source_frames, self.gate.clip_check_frames)
+            try:
+                n_frames, fps, frames = decode_clip_at(asset.data, [t - asset.start_s for t, _ in picked])
+            except VideoDecodeError as exc:
+                decoded.append(([CheckResult("decodes", False, None, None, exc.reason)], [], []))
+                continue
+            checks = [CheckResult("decodes", True, None, None),
+                      *clip_duration_checks(n_frames, fps, asset.end_s - asset.start_s, self.gate)]
+            decoded.append((checks, frames, [src for _, src in picked]))
+        every = [f for _, frames, _ in decoded for f in frames]
+        embeddings = iter(self.encoder.embed(every)) if every else iter(())
+        unsafe = iter(nsfw_scores(every)) if every else iter(())
+        out = []
+        for asset, (checks, frames, sources) in zip(assets, decoded):
+            if checks[0].passed:
+                score = min((cosine(next(embeddings), src) for src in sources), default=None)
+                nsfw = max((next(unsafe) for _ in frames), default=0.0)
+                checks += [safety_check(nsfw, self.gate.max_nsfw), authenticity(score, self.gate.min_authenticity),
+                           identifier_check(asset.name, _safe_metadata(clip_metadata, asset.data), self.user_ids)]
+            out.append(checks)
+        return out
 
 
 def _safe_metadata(read, data: bytes) -> list[str]:

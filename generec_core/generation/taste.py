@@ -93,7 +93,7 @@ class CoverLibrary:
 
     def palette(self, item_id: str) -> Palette | None:
         if item_id not in self._palettes:
-            uri = join(self.layout.root, f"features/palettes/{PALETTE_VERSION}/items/{safe_name(item_id)}.json")
+            uri = join(self.layout.palettes(PALETTE_VERSION), f"items/{safe_name(item_id)}.json")
             try:
                 self._palettes[item_id] = Palette.from_dict(json.loads(read_text(uri)))
             except ObjectNotFound:

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, time, timedelta, timezone
 from typing import Iterator
 
@@ -243,6 +244,11 @@ class Scorer:
     global_taste: np.ndarray
     als_items: np.ndarray | None  # ALS item factors aligned with item_ids; NaN rows: not in ALS
 
+    @cached_property
+    def _covers64(self) -> np.ndarray:
+        """Covers in float64 for the sparse products, converted once per executor, not per block."""
+        return self.index.cover_matrix.astype(np.float64)
+
     def score_batch(self, users: pd.DataFrame) -> pd.DataFrame:
         """One output row per input user (columns of ``_SCORED_SCHEMA``), block by block."""
         block = max(1, _BLOCK_CELLS // max(len(self.index.item_ids), self.index.dim, 1))
@@ -252,7 +258,7 @@ class Scorer:
     def _tastes(self, n_users: int, rows: np.ndarray, cover_pos: np.ndarray, liked: np.ndarray,
                 signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(tastes float32 with the fallback filled in, n_likes, support, warm mask) for a block."""
-        covers = self.index.cover_matrix.astype(np.float64)
+        covers = self._covers64
         shape = (n_users, len(self.index.cover_ids))
         has_cover = cover_pos >= 0
 

@@ -36,6 +36,7 @@ from PIL import Image
 from generec_core import metrics
 from generec_core.config import PipelineConfig
 from generec_core.embedding.encoder import load_encoder
+from generec_core.expectations.verdict import DataQualityError
 from generec_core.fidelity.audit import Auditor, ClipAsset, ImageAsset
 from generec_core.fidelity.checks import verdict
 from generec_core.fidelity.manifest_suite import validate_manifest
@@ -61,8 +62,11 @@ ACTIVITY_BUCKETS = ((0, "0 likes"), (1, "1-2 likes"), (3, "3-9 likes"), (10, "10
 _CHUNK = 32  # images decoded and checked at once: bounded memory, batched models
 
 
-class GateFailed(RuntimeError):
-    """Publishing this run would ship a bad batch: too many assets failed, or the data checks did."""
+class GateFailed(DataQualityError):
+    """Publishing this run would ship a bad batch: too many assets failed, or the data checks did.
+
+    A data-quality verdict like the other gates' (the DAG fails such a task without retry).
+    """
 
 
 @dataclass
@@ -96,7 +100,7 @@ def run_gate(config: PipelineConfig, date: str) -> dict:
     summary.update(rows_dropped=rows.num_rows - final.num_rows, seconds=clock["seconds"])
     metrics.record(config.root, run_id, "gate", summary)
     log.info("gate run=%s pass_rate=%s by_stage=%s", run_id, summary["pass_rate"], summary["by_stage"])
-    _halt_if_bad(summary)
+    _halt_if_bad(summary, date, _manifest_page(layout, run_id))
     return summary
 
 
@@ -150,12 +154,12 @@ def _audit(config: PipelineConfig, plans: dict[str, AssetPlan], user_ids: frozen
         cases = [_image_case(a, plans[a], reference) for a in batch]
         for asset, checks in zip(batch, auditor.images(cases)):
             verdicts[asset] = {"kind": plans[asset].kind, **verdict(checks)}
-    for asset in sorted(a for a, p in plans.items() if p.kind == "clip"):
-        plan = plans[asset]
-        start_s, end_s = plan.window
-        window = [(t, e) for t, e in timeline.get(plan.item_id, []) if start_s - 1e-6 <= t < end_s - 1e-6]
-        checks = auditor.clip(ClipAsset(asset, _read(asset), start_s, end_s, window))
-        verdicts[asset] = {"kind": "clip", **verdict(checks)}
+    clips = sorted(a for a, p in plans.items() if p.kind == "clip")
+    per_batch = max(1, _CHUNK // config.gate.clip_check_frames)  # about _CHUNK frames through the models
+    for start in range(0, len(clips), per_batch):
+        batch = clips[start:start + per_batch]
+        for asset, checks in zip(batch, auditor.clips([_clip_case(a, plans[a], timeline) for a in batch])):
+            verdicts[asset] = {"kind": "clip", **verdict(checks)}
     return verdicts
 
 
@@ -173,6 +177,13 @@ def _image_case(asset: str, plan: AssetPlan, reference: dict) -> ImageAsset:
     generated = plan.kind == GENERATED
     return ImageAsset(asset, _read(asset), source, generated=generated,
                       source_pixels=_pixels(plan.selected) if generated else None, row_marked=plan.row_marked)
+
+
+def _clip_case(asset: str, plan: AssetPlan, timeline: dict[str, list[tuple[float, np.ndarray]]]) -> ClipAsset:
+    """The clip with the stored embeddings of the sampled frames its window covers."""
+    start_s, end_s = plan.window
+    window = [(t, e) for t, e in timeline.get(plan.item_id, []) if start_s - 1e-6 <= t < end_s - 1e-6]
+    return ClipAsset(asset, _read(asset), start_s, end_s, window)
 
 
 def _pixels(uri: str | None) -> np.ndarray | None:
@@ -236,9 +247,13 @@ def _write_results(layout: Layout, run_id: str, verdicts: dict[str, dict], final
     try:
         from generec_core.expectations.runner import render_html
 
-        write_text(join(layout.expectations(run_id), "gate_manifest.html"), render_html(gx_result))
+        write_text(_manifest_page(layout, run_id), render_html(gx_result))
     except Exception as exc:  # noqa: BLE001 - the page is a convenience; the JSON above is the record
         log.warning("could not render the manifest validation page: %s", exc)
+
+
+def _manifest_page(layout: Layout, run_id: str) -> str:
+    return join(layout.expectations(run_id), "gate_manifest.html")
 
 
 def _quarantine_failed(layout: Layout, date: str, verdicts: dict[str, dict]) -> None:
@@ -334,7 +349,7 @@ def _summary(config: PipelineConfig, verdicts: dict[str, dict], final: pa.Table,
     }
 
 
-def _halt_if_bad(summary: dict) -> None:
+def _halt_if_bad(summary: dict, date: str, page: str) -> None:
     problems = []
     for stage, s in summary["by_stage"].items():
         if s["assets"] and s["pass_rate"] < s["floor"]:
@@ -342,5 +357,6 @@ def _halt_if_bad(summary: dict) -> None:
     if not summary["manifest_checks"]["success"]:
         problems.append("manifest data checks failed: " + "; ".join(summary["manifest_checks"]["failed"]))
     if problems:
-        raise GateFailed("fidelity gate: " + "; ".join(problems) +
-                         f"; dominant failure reasons: {summary['failure_reasons']}")
+        problems.append(f"dominant failure reasons: {summary['failure_reasons']}")
+        raise GateFailed({"gate": "fidelity", "dt": date, "success": False, "critical_failures": problems,
+                          "warnings": [], "skipped": [], "suites": [], "pages": [page]})

@@ -71,7 +71,7 @@ def personalise_shard(config: PipelineConfig, date: str, shard: int,
     ``user_bounds``: per-user clip length bounds (the instructor's guidance) over the config's.
     """
     layout, run_id = Layout(config.root), run_id_for(date)
-    worklist = _shard_worklist(layout, run_id, shard)
+    worklist = _shard_worklist(layout, run_id, shard, config.run.users)
     # instructor's guidance: pairs of avoided topics are never promoted; opted-out users get originals
     worklist, opted_out, avoided_pairs = apply_guidance(layout, date, worklist)
     users = set(worklist.column("user_id").to_pylist())
@@ -99,9 +99,13 @@ def guidance_clip_bounds(layout: Layout, date: str, users: set[str]) -> dict[str
             if u in users and g.clip_seconds and not g.opt_out}
 
 
-def _shard_worklist(layout: Layout, run_id: str, shard: int) -> pa.Table:
+def _shard_worklist(layout: Layout, run_id: str, shard: int, users: tuple[str, ...] = ()) -> pa.Table:
+    """The shard's pairs; a run triggered for a user subset personalises only those users."""
     table = read_parquet(layout.worklist(run_id))
-    return table.filter(pc.equal(table["shard"], shard)).sort_by([("user_id", "ascending"), ("item_id", "ascending")])
+    table = table.filter(pc.equal(table["shard"], shard))
+    if users:
+        table = table.filter(pc.is_in(table["user_id"], pa.array(sorted(users), pa.string())))
+    return table.sort_by([("user_id", "ascending"), ("item_id", "ascending")])
 
 
 def _tastes(layout: Layout, date: str, users: set[str]) -> dict[str, np.ndarray]:

@@ -116,9 +116,11 @@ def _publish_asset(layout: Layout, run_id: str, staged_uri: str) -> tuple[str, b
     ext = _asset_extension(layout, run_id, staged_uri)
     data = storage_for(staged_uri).read_bytes(staged_uri)
     target = layout.asset(sha256_hex(data), ext)
+    store = storage_for(target)
+    if store.head(target) is not None:  # cheaper than sending the bytes to be refused; create-only still guards
+        return target, False
     try:
-        storage_for(target).write_bytes(target, data, if_none_match=True,
-                                        progress=lambda done, total: _checkpoint("mid-asset"))
+        store.write_bytes(target, data, if_none_match=True, progress=lambda done, total: _checkpoint("mid-asset"))
         return target, True
     except PreconditionFailed:
         return target, False

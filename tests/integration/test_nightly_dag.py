@@ -52,7 +52,7 @@ def test_dag_folder_imports_cleanly(tmp_path):
     code = ("from airflow.dag_processing.dagbag import DagBag; "
             f"b = DagBag(dag_folder={str(REPO / 'dags')!r}); "
             "print(b.import_errors); assert not b.import_errors, b.import_errors; "
-            "d = b.get_dag('generec_nightly'); print(sorted(t.task_id for t in d.tasks))")
+            "d = b.dags['generec_nightly']; print(sorted(t.task_id for t in d.tasks))")
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -19,7 +19,7 @@ from generec_core.catalog import read_current
 from generec_core.catalog.gc import collect_garbage
 from generec_core.catalog.show import show
 from generec_core.config import PipelineConfig
-from generec_core.layout import Layout, run_id_for
+from generec_core.layout import Layout
 from generec_core.stages.publish import FAULT_ENV, FAULT_EXIT_CODE, FAULT_STEPS, publish
 from generec_core.storage import file_uri, join, read_parquet, storage_for
 from staged_run import asset_keys, catalog_problems, race, stage_run

@@ -51,9 +51,10 @@ def test_mirror_brings_inputs_down_and_committed_outputs_up(s3):
         _spark_like_write(local / "lake/quarantine/interactions/dt=2026-11-24", {"part-q.parquet": b"q"})
         (local / "work/run=nightly-2026-11-24").mkdir(parents=True)
         (local / "work/run=nightly-2026-11-24/notes.json").write_text("{}")
-        return {"clean": 1}
+        return {"clean": 1, "report": cfg.root + "/work/run=nightly-2026-11-24/notes.json"}
 
-    assert run_spark_stage("ingest", config, "2026-11-24", stage) == {"clean": 1}
+    summary = run_spark_stage("ingest", config, "2026-11-24", stage)
+    assert summary == {"clean": 1, "report": root + "/work/run=nightly-2026-11-24/notes.json"}  # not the temp root
     assert seen["root"].startswith("file:///") and not Path(seen["root"][7:]).exists()  # temp root removed
     assert seen["inputs"] == ["lake/interactions/dt=2026-11-23/_SUCCESS",
                               "lake/interactions/dt=2026-11-23/part-old.parquet",

@@ -41,11 +41,11 @@ def _asset(video, first: int, last: int, cut: tuple[float, float] | None = None,
 
 
 def _failed(video, asset: ClipAsset) -> set[str]:
-    return {c.name for c in video[3].clip(asset) if not c.passed}
+    return {c.name for c in video[3].clips([asset])[0] if not c.passed}
 
 
 def test_a_clip_cut_at_its_window_passes(video):
-    checks = {c.name: c for c in video[3].clip(_asset(video, 2, 5))}
+    checks = {c.name: c for c in video[3].clips([_asset(video, 2, 5)])[0]}
     assert all(c.passed for c in checks.values()), checks
     assert set(checks) == {"decodes", "duration", "duration_bounds", "safety", "authenticity", "no_user_identifier"}
     assert checks["authenticity"].score >= 0.95  # the same frames, re-encoded once
@@ -69,7 +69,7 @@ def test_too_short_clip_fails_its_bounds(video):
 
 def test_truncated_clip_fails_to_decode(video):
     good = _asset(video, 2, 5).data
-    checks = video[3].clip(_asset(video, 2, 5, data=good[: len(good) // 2]))
+    checks = video[3].clips([_asset(video, 2, 5, data=good[: len(good) // 2])])[0]
     assert [c.name for c in checks] == ["decodes"] and not checks[0].passed and checks[0].reason
 
 
@@ -90,6 +90,13 @@ def test_user_id_in_clip_tags_or_name_fails(video):
     tagged = _with_title(_asset(video, 2, 5).data, f"clip for {USER}")
     assert _failed(video, _asset(video, 2, 5, data=tagged)) == {"no_user_identifier"}
     assert _failed(video, _asset(video, 2, 5, name=f"{USER}-w002.mp4")) == {"no_user_identifier"}
+
+
+def test_clips_are_checked_as_one_batch(video):
+    path, ts, _, _ = video
+    short = _asset(video, 2, 7, cut=(float(ts[2]), float(ts[6])))
+    results = video[3].clips([_asset(video, 2, 5), short, _asset(video, 8, 11)])
+    assert [{c.name for c in r if not c.passed} for r in results] == [set(), {"duration"}, set()]
 
 
 def test_decode_clip_at_reads_the_frames_at_the_times(video):

@@ -110,3 +110,15 @@ def test_bad_settings_and_incomplete_folders_are_named(weights, tmp_path):
 def test_model_size_keeps_aspect_in_multiples_of_eight():
     assert model_size(180, 320, 512) == (288, 512)
     assert model_size(320, 180, 64) == (64, 40)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_cuda_half_precision_is_seeded(weights, dtype):
+    gen = load_generator(GenerationConfig(backend="diffusers", model=str(weights / "tiny/sd-turbo-random"),
+                                          device="cuda", dtype=dtype))
+    assert gen.pipe.unet.dtype == getattr(torch, dtype) and gen.device.type == "cuda"
+    first, second = gen.generate([_request(7)]), gen.generate([_request(7)])
+    assert first[0].shape == _frame().shape
+    assert np.abs(first[0].astype(int) - second[0].astype(int)).max() <= 1  # CPU-seeded noise: same image

@@ -139,7 +139,7 @@ def root(tmp_path):
         {"item_id": "cat-1", "video": "v/1.mp4", "topics": ["animals", "Cats"]},
         {"item_id": "ball-1", "video": "v/2.mp4", "topics": ["sports", "football"]},
         {"item_id": "ball-2", "video": "v/3.mp4", "topics": ["football"]},
-        {"item_id": "ball-3", "video": "v/4.mp4", "topics": ["football"]},
+        *({"item_id": f"ball-{k}", "video": f"v/b{k}.mp4", "topics": ["football"]} for k in (3, 4, 5)),
         {"item_id": "plain", "video": "v/5.mp4"}])
     _jsonl(tmp_path / "raw/instructions/dt=2026-11-23/part-0.jsonl", [
         {"user_id": "u1", "text": "more cartoon style and shorter clips", "ts": "2026-11-23T08:00:00Z"},
@@ -151,7 +151,7 @@ def root(tmp_path):
         "{not json at all carol@example.com"])
     _jsonl(tmp_path / f"raw/instructions/dt={NEXT}/part-0.jsonl", [
         {"user_id": "u1", "text": "black and white please", "ts": f"{NEXT}T10:00:00Z"}])
-    events = [("u5", "ball-1", "skip"), ("u5", "ball-2", "skip"), ("u5", "ball-3", "skip"), ("u5", "cat-1", "like")]
+    events = [("u5", f"ball-{k}", "skip") for k in range(1, 6)] + [("u5", "cat-1", "like")]
     write_parquet(file_uri(tmp_path / f"lake/interactions/dt={DAY}/part-0.parquet"), pa.table(
         {k: [e[i] for e in events] for i, k in enumerate(("user_id", "item_id", "event_type"))}))
     return PipelineConfig.from_dict({"root": str(tmp_path)})
