@@ -162,3 +162,12 @@ def test_only_staged_media_of_the_run_is_publishable(root, tmp_path):
         with pytest.raises(UnpublishableAsset):
             publish(_config(root), "2026-11-24")
     assert storage_for(Layout(root).current).head(Layout(root).current) is None
+
+
+def test_a_dry_run_audits_but_leaves_the_catalog_untouched(root):
+    from generec_core import pipeline
+
+    stage_run(root, "2026-11-24", USERS, ITEMS)
+    dry = PipelineConfig.from_dict({"root": root, "run": {"dry_run": True}})
+    assert pipeline.publish(dry, "2026-11-24")["published"] is False
+    assert asset_keys(root) == [] and storage_for(Layout(root).current).head(Layout(root).current) is None
