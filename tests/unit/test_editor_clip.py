@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from fractions import Fraction
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from generec_core.video.clip import clip_info, cut, cut_clip
 from generec_core.video.decode import iter_decoded, read_timeline
+from video_fixtures import encode_mp4
 
 FPS, GOP, N = 25, 10, 40  # keyframes at frames 0, 10, 20, 30 (0.4 s apart)
 
@@ -21,24 +17,8 @@ def _noise_video(n: int = N) -> bytes:
     """H.264 with B-frames and a fixed GOP: textured frames, so x264 adds no scene-cut keyframes."""
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (48, 96, 3), dtype=np.uint8)
-    fd, path = tempfile.mkstemp(suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(path, "w", format="mp4") as out:
-            stream = out.add_stream("libx264", rate=FPS)
-            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-            stream.codec_context.gop_size = GOP
-            stream.codec_context.thread_count = 1
-            stream.options = {"sc_threshold": "0", "bframes": "2"}
-            for i in range(n):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(base, 2 * i, axis=1)[:, :64]),
-                                                   format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, FPS)
-                out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
-        return Path(path).read_bytes()
-    finally:
-        os.unlink(path)
+    frames = [np.ascontiguousarray(np.roll(base, 2 * i, axis=1)[:, :64]) for i in range(n)]
+    return encode_mp4(frames, FPS, gop=GOP, faststart=False, options={"sc_threshold": "0", "bframes": "2"})
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,8 @@ against the previous published manifest, reference mode and the staged clips' du
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from fractions import Fraction
-from pathlib import Path
 from types import SimpleNamespace
 
-import av
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -28,6 +23,8 @@ from generec_core.stages.personalise import personalise_shard, shard_rows_uri
 from generec_core.storage import join, read_parquet, storage_for, write_parquet
 from generec_core.video.clip import clip_info
 
+from video_fixtures import encode_mp4
+
 DATE, PREV = "2026-11-24", "2026-11-23"
 FPS, N_SRC, N_SAMPLED = 12, 24, 8
 BLACK = range(15, 18)  # source frames; sampled frame 5 (source frame 16) is blank -> poor
@@ -36,22 +33,9 @@ BLACK = range(15, 18)  # source frames; sampled frame 5 (source frame 16) is bla
 def _video(black: range | tuple = ()) -> bytes:
     rng = np.random.default_rng(1)
     base = rng.integers(0, 256, (48, 128, 3), dtype=np.uint8)
-    fd, path = tempfile.mkstemp(suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(path, "w", format="mp4") as out:
-            stream = out.add_stream("libx264", rate=FPS)
-            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-            stream.codec_context.thread_count = 1
-            for i in range(N_SRC):
-                rgb = np.zeros((48, 64, 3), np.uint8) if i in black else np.ascontiguousarray(base[:, 2 * i:2 * i + 64])
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, FPS)
-                out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
-        return Path(path).read_bytes()
-    finally:
-        os.unlink(path)
+    frames = [np.zeros((48, 64, 3), np.uint8) if i in black else np.ascontiguousarray(base[:, 2 * i:2 * i + 64])
+              for i in range(N_SRC)]
+    return encode_mp4(frames, FPS, gop=None, faststart=False)
 
 
 def _unit(*weights: float) -> list[float]:

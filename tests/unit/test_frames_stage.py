@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -31,31 +28,11 @@ from generec_core.stages.frames import (
     sampling_signature,
 )
 from generec_core.storage import local_dir
+from video_fixtures import encode_mp4
 
 FPS = 25
 N_FRAMES = 6
 ODD_ID = "odd/id with spaces & ünïcode?"
-
-
-def encode_mp4(frames: list[np.ndarray]) -> bytes:
-    """H.264 at 25 fps, a keyframe every 10 frames (so a corrupt inter frame fails mid-decode)."""
-    fd, path = tempfile.mkstemp(suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            stream = out.add_stream("libx264", rate=FPS)
-            stream.height, stream.width = frames[0].shape[:2]
-            stream.pix_fmt = "yuv420p"
-            stream.codec_context.thread_count = 1
-            stream.codec_context.gop_size = 10
-            for i, rgb in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, FPS)
-                out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
-        return Path(path).read_bytes()
-    finally:
-        os.unlink(path)
 
 
 def pan(photo: np.ndarray, n: int = 20, size: tuple[int, int] = (64, 96)) -> list[np.ndarray]:

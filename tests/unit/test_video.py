@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import subprocess
-import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -18,47 +16,11 @@ from skimage import data
 
 from generec_core.video.clip import clip_duration, clip_info, cut_clip
 from generec_core.video.decode import VideoDecodeError, probe_duration, read_timeline, sample_frames, sample_targets
+from video_fixtures import encode_mp4
 
 FPS = 25
 
 
-def encode_mp4(frames: list[np.ndarray], fps: int = FPS, rotation: int | None = None, *,
-               pts: list[int] | None = None, time_base: Fraction | None = None, codec: str = "libx264",
-               pix_fmt: str = "yuv420p", audio: bool = False) -> bytes:
-    """Test fixture encoder: MP4 with the index first (faststart), as platforms serve it.
-
-    ``pts`` (in ``time_base`` units) gives irregular, variable-frame-rate timing; ``rotation``
-    writes a display matrix, as phones do; ``audio`` adds a silent AAC track.
-    """
-    time_base = time_base or Fraction(1, fps)
-    pts = list(range(len(frames))) if pts is None else pts
-    fd, path = tempfile.mkstemp(suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            stream = out.add_stream(codec, rate=fps)
-            stream.height, stream.width = frames[0].shape[:2]
-            stream.pix_fmt = pix_fmt
-            stream.codec_context.time_base = time_base
-            stream.codec_context.thread_count = 1
-            stream.codec_context.gop_size = 10  # several keyframes: exercises the clip seek
-            if rotation is not None:
-                stream.set_display_rotation(rotation)
-            sound = out.add_stream("aac", rate=8000) if audio else None
-            for p, rgb in zip(pts, frames):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts, frame.time_base = p, time_base
-                out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
-            if sound is not None:
-                for i in range(4):
-                    chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-                    chunk.sample_rate, chunk.pts = 8000, i * 1024
-                    out.mux(sound.encode(chunk))
-                out.mux(sound.encode(None))
-        return Path(path).read_bytes()
-    finally:
-        os.unlink(path)
 
 
 def panning(image: np.ndarray, n: int, step: int = 5, size: tuple[int, int] = (96, 160)) -> list[np.ndarray]:
