@@ -61,5 +61,5 @@ setup(
     packages=find_packages(include=["generec_core", "generec_core.*", "jobs", "jobs.*"]),
     install_requires=RUNTIME,
     extras_require={"test": TEST, "deploy": DEPLOY},
-    entry_points={"console_scripts": ["generec=jobs.cli:main"]},
+    entry_points={"console_scripts": ["generec=jobs.cli:entrypoint"]},
 )

@@ -484,8 +484,20 @@ def read_parquet(uri: str) -> pa.Table:
     files = [o.uri for o in store.list(uri) if o.uri.endswith(".parquet")]
     if not files:
         raise ObjectNotFound(f"no Parquet data at {uri}")
-    tables = [pq.read_table(io.BytesIO(store.read_bytes(f))) for f in files]
+    tables = [parquet_from_bytes(store.read_bytes(f)) for f in files]
     return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+
+
+def parquet_from_bytes(data: bytes, columns: list[str] | None = None) -> pa.Table:
+    """Decode a Parquet file already in memory, on the calling thread.
+
+    The bytes are already here, so Arrow's I/O and CPU thread pools buy nothing for our
+    small per-run files, and they cost a crash: a pool worker still alive when the
+    interpreter finalises makes libstdc++ abort the finished process ("terminate called
+    without an active exception", apache/arrow#34314) — one ``generec catalog diff`` in
+    six did so on CI's machine before this read went single-threaded.
+    """
+    return pq.read_table(io.BytesIO(data), columns=columns, use_threads=False, pre_buffer=False)
 
 
 def local_dir(uri: str) -> Path:

@@ -11,10 +11,9 @@ the gate's verdict) as JSON on stdout; exits 1 when a critical expectation faile
 
 from __future__ import annotations
 
-import sys
-
 from generec_core import pipeline
 from jobs.ingest_interactions import run_stage
+from jobs.process_exit import exit_with_status_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,4 +21,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with_status_of(main)

@@ -8,17 +8,19 @@ graph, params and mapping that the scheduler runs in production.
 from __future__ import annotations
 
 import argparse
-import importlib
 import datetime as dt
+import importlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlparse
 
 from generec_core.config import default_root, normalise_root
+from jobs.process_exit import exit_with_status_of
 
 DAG_ID = "generec_nightly"
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
@@ -170,5 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def entrypoint() -> NoReturn:
+    """The ``generec`` console script (see ``jobs.process_exit`` for why it does not just return)."""
+    exit_with_status_of(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()

@@ -22,6 +22,7 @@ from generec_core import pipeline
 from generec_core.config import PipelineConfig, normalise_root
 from generec_core.expectations import DataQualityError
 from generec_core.spark.ingest import parse_date
+from jobs.process_exit import exit_with_status_of
 
 
 def parse_args(argv: list[str] | None = None, description: str = __doc__) -> argparse.Namespace:
@@ -73,4 +74,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with_status_of(main)

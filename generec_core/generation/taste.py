@@ -20,13 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 
 from generec_core.generation.palette import Palette, combine, palette_of_image
 from generec_core.items import Item, local_file, safe_name
 from generec_core.layout import Layout
-from generec_core.storage import ObjectNotFound, join, list_uris, read_text, storage_for, write_text
+from generec_core.storage import ObjectNotFound, join, list_uris, parquet_from_bytes, read_text, storage_for, write_text
 from generec_core.video.decode import VideoDecodeError, sample_frames
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ def likes_and_skips(layout: Layout, date: str, users: set[str]) -> tuple[dict[st
         match = _DT.search(uri)
         if match is None or match.group(1) > date:
             continue
-        table = pq.read_table(io.BytesIO(storage_for(uri).read_bytes(uri)), columns=["user_id", "item_id", "event_type"])
+        table = parquet_from_bytes(storage_for(uri).read_bytes(uri), columns=["user_id", "item_id", "event_type"])
         table = table.filter(pc.and_(pc.is_in(table["event_type"], value_set=pa.array(["like", "skip"])),
                                      pc.is_in(table["user_id"], value_set=wanted)))
         for user, item, event in zip(*(table[c].to_pylist() for c in ("user_id", "item_id", "event_type"))):

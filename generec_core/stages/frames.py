@@ -31,7 +31,6 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
@@ -39,7 +38,7 @@ from generec_core.config import FramesConfig, PipelineConfig
 from generec_core.embedding.encoder import ImageEncoder, encoder_id_for, load_encoder
 from generec_core.items import Item, read_items, safe_name
 from generec_core.layout import Layout
-from generec_core.storage import is_missing, join, list_uris, storage_for, write_parquet
+from generec_core.storage import is_missing, join, list_uris, parquet_from_bytes, storage_for, write_parquet
 from generec_core.video.decode import SampledVideo, VideoDecodeError, VideoSource, sample_frames, scaled_size
 from generec_core.video.quality import QUALITY_TYPE, QualityThresholds, frame_metrics, metrics_array, verdict_columns
 
@@ -263,7 +262,7 @@ def _relative(layout: Layout, uri: str) -> str:
 def _item_files(config: PipelineConfig) -> Iterator[pa.Table]:
     prefix = items_prefix(Layout(config.root), encoder_id_for(config.frames.encoder), config.frames)
     for uri in list_uris(prefix, ".parquet"):
-        yield pq.read_table(io.BytesIO(storage_for(uri).read_bytes(uri)))
+        yield parquet_from_bytes(storage_for(uri).read_bytes(uri))
 
 
 SHARED_META = (b"encoder_id", b"dim", b"preprocessing", b"encoder_spec", b"precision", b"sampling")
