@@ -17,25 +17,22 @@ spark-submit of jobs/ on that cluster (the same pipeline functions).
 
 from __future__ import annotations
 
-import json
 import os
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
+from airflow.sdk import Asset, AsyncCallback, DeadlineAlert, DeadlineReference
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, teardown
-from airflow.sdk import Asset, AsyncCallback, Connection, DeadlineAlert, DeadlineReference
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from jobs.airflow_callbacks import deadline_missed, write_failure_summary
 from generec_core import pipeline
-from generec_core.config import PipelineConfig, default_root
-from generec_core.expectations import DataQualityError
+from generec_core.config import default_root
 from generec_core.layout import run_id_for
+from jobs.airflow_callbacks import deadline_missed, write_failure_summary
+from jobs.airflow_glue import StageSparkSubmit, config_json, run_inputs, verdict_is_final
 
-GPU_POOL = "gpu"
+# Tasks that want an accelerator: the `gpu` pool caps them at one per GPU, and the `gpu`
+# queue routes them to the GPU workers (docker/gpu-worker.Dockerfile) under CeleryExecutor.
+ON_GPU = {"pool": "gpu", "queue": "gpu"}
 # When the nightly run fires (UTC cron; it processes the day that just ended). "off" leaves
 # only manual triggers and backfills, e.g. for a staging deployment or the scheduler test.
 NIGHTLY_CRON = os.environ.get("GENEREC_NIGHTLY_CRON", "0 0 * * *")
@@ -45,41 +42,6 @@ CATALOG_ASSET = Asset("generec_catalog")
 # The one switch for the Spark stages, read when the DAG is parsed (it changes the operators):
 # empty = in-process local Spark; an Airflow Spark connection id = spark-submit to its master.
 SPARK_CONN_ID = os.environ.get("GENEREC_SPARK_CONN_ID", "")
-SPARK_JOBS = {"ingest": "jobs/ingest_interactions.py", "features": "jobs/build_user_features.py"}
-REPO_DIR = Path(__file__).resolve().parents[1]
-
-
-def _export_aws_connection(conn_id: str) -> None:
-    """Expose an Airflow AWS connection to boto3's standard chain (env vars) for this task's process.
-
-    generec_core never imports Airflow: it reads credentials the boto3 way. Nothing here logs
-    or returns a secret; a role-based connection is refused rather than silently ignored.
-    """
-    if not conn_id:
-        return
-    from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
-
-    aws = AwsConnectionWrapper(Connection.get(conn_id))
-    if aws.role_arn:
-        raise ValueError(f"Airflow connection {conn_id!r} uses role_arn; give the worker that role instead")
-    exported = {"AWS_ACCESS_KEY_ID": aws.aws_access_key_id, "AWS_SECRET_ACCESS_KEY": aws.aws_secret_access_key,
-                "AWS_SESSION_TOKEN": aws.aws_session_token, "AWS_DEFAULT_REGION": aws.region_name,
-                "AWS_ENDPOINT_URL": aws.endpoint_url, "AWS_PROFILE": aws.profile_name}
-    for key, value in exported.items():
-        if value:
-            os.environ[key] = str(value)
-        else:
-            os.environ.pop(key, None)
-
-
-def _run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
-    """The typed config from the run's params, and the day to process; skips deselected stages."""
-    ctx = get_current_context()
-    params = ctx["params"]
-    if not {stage, *also} & set(pipeline.parse_stages(params.get("stages"))):
-        raise AirflowSkipException(f"stage {stage!r} not selected for this run")
-    _export_aws_connection(params.get("aws_conn_id") or "")
-    return _config(params), ctx["ds"]
 
 
 def _deadline() -> list[DeadlineAlert]:
@@ -93,44 +55,6 @@ def _deadline() -> list[DeadlineAlert]:
         return []
     return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(hours=float(hours)),
                           callback=AsyncCallback(deadline_missed))]
-
-
-def _overrides(params: dict) -> dict:
-    """The config sections the run's params override (in-process tasks and spark-submit jobs alike)."""
-    overrides = {"features": {"shards": int(params["shards"]), "top_k": int(params["top_k"])}}
-    overrides["generation"] = {"backend": params.get("generator_backend", "restyle"),
-                               "model": params.get("generator_model", "")}
-    overrides["run"] = {"users": list(params.get("users") or []), "dry_run": bool(params.get("dry_run", False))}
-    return overrides
-
-
-def _config(params: dict) -> PipelineConfig:
-    return PipelineConfig.from_dict({"root": params["root"], **_overrides(params)})
-
-
-@contextmanager
-def _verdict_is_final():
-    """A failed data-quality gate is a verdict on the data, not a transient error: fail, no retry."""
-    try:
-        yield
-    except DataQualityError as exc:
-        raise AirflowFailException(str(exc)) from exc
-
-
-class StageSparkSubmit(SparkSubmitOperator):
-    """spark-submit of a stage's job in jobs/; skipped, like the in-process tasks, when deselected."""
-
-    def __init__(self, *, stage: str, **kwargs):
-        super().__init__(
-            task_id=stage, conn_id=SPARK_CONN_ID, name=f"generec-{stage}", application=str(REPO_DIR / SPARK_JOBS[stage]),
-            application_args=["--root", "{{ params.root }}", "--date", "{{ ds }}",
-                              "--config", "{{ generec_config_json(params) }}"], **kwargs)
-        self.stage = stage
-
-    def execute(self, context):
-        if self.stage not in pipeline.parse_stages(context["params"].get("stages")):
-            raise AirflowSkipException(f"stage {self.stage!r} not selected for this run")
-        return super().execute(context)
 
 
 @dag(
@@ -164,26 +88,26 @@ class StageSparkSubmit(SparkSubmitOperator):
                                  description="diffusers: model id under $GENEREC_WEIGHTS_DIR, or a local directory"),
     },
     tags=["generec"],
-    user_defined_macros={"generec_config_json": lambda params: json.dumps(_overrides(params), sort_keys=True)},
+    user_defined_macros={"generec_config_json": config_json},
 )
 def generec_nightly():
     @task
     def ingest() -> dict:
-        with _verdict_is_final():
-            return pipeline.ingest(*_run_inputs("ingest"))
+        with verdict_is_final():
+            return pipeline.ingest(*run_inputs("ingest"))
 
     @task
     def instruct() -> dict:  # users' instructions + feedback -> guidance the editor and generator read
-        return pipeline.instruct(*_run_inputs("instruct"))
+        return pipeline.instruct(*run_inputs("instruct"))
 
-    @task(pool=GPU_POOL)
+    @task(**ON_GPU)
     def frames() -> dict:
-        return pipeline.frames(*_run_inputs("frames"))
+        return pipeline.frames(*run_inputs("frames"))
 
     @task
     def features() -> dict:
-        with _verdict_is_final():
-            return pipeline.features(*_run_inputs("features"))
+        with verdict_is_final():
+            return pipeline.features(*run_inputs("features"))
 
     @task(trigger_rule="none_failed")
     def plan_shards() -> list[int]:
@@ -191,27 +115,27 @@ def generec_nightly():
         params = get_current_context()["params"]
         if not {"personalise", "generate"} & set(pipeline.parse_stages(params.get("stages"))):
             return []
-        config, date = _run_inputs("personalise", "generate")
+        config, date = run_inputs("personalise", "generate")
         return pipeline.shards_to_run(config, date)
 
-    @task(pool=GPU_POOL)
+    @task(**ON_GPU)
     def personalise(shard: int) -> dict:
-        config, date = _run_inputs("personalise")
+        config, date = run_inputs("personalise")
         return pipeline.personalise(config, date, shard)
 
-    @task(pool=GPU_POOL)
+    @task(**ON_GPU)
     def generate(shard: int) -> dict:
-        config, date = _run_inputs("generate")
+        config, date = run_inputs("generate")
         return pipeline.generate(config, date, shard)
 
-    @task
+    @task(**ON_GPU)  # embeds every asset and runs the NSFW classifier
     def gate() -> dict:
-        with _verdict_is_final():  # a failed fidelity gate is a verdict, not a transient error
-            return pipeline.gate(*_run_inputs("gate"))
+        with verdict_is_final():  # a failed fidelity gate is a verdict, not a transient error
+            return pipeline.gate(*run_inputs("gate"))
 
     @task(outlets=[CATALOG_ASSET])
     def publish() -> dict:
-        config, date = _run_inputs("publish")
+        config, date = run_inputs("publish")
         summary = pipeline.publish(config, date)
         get_current_context()["outlet_events"][CATALOG_ASSET].extra = {
             "root": config.root, "date": date, "run_id": run_id_for(date),
@@ -220,15 +144,15 @@ def generec_nightly():
 
     @task
     def evaluate() -> dict:
-        return pipeline.evaluate(*_run_inputs("evaluate"))
+        return pipeline.evaluate(*run_inputs("evaluate"))
 
     @teardown  # runs whatever happened upstream, and does not mask a failed run as success
     def report() -> dict:
-        return pipeline.report(*_run_inputs("report"))
+        return pipeline.report(*run_inputs("report"))
 
     planned = plan_shards()
     if SPARK_CONN_ID:  # the same stages as spark-submit jobs on a cluster
-        ingested, featured = StageSparkSubmit(stage="ingest"), StageSparkSubmit(stage="features")
+        ingested, featured = StageSparkSubmit(stage="ingest", conn_id=SPARK_CONN_ID), StageSparkSubmit(stage="features", conn_id=SPARK_CONN_ID)
     else:
         ingested, featured = ingest(), features()
     [ingested, frames()] >> featured >> planned

@@ -1,5 +1,5 @@
-# GPU worker: a Celery worker that only consumes the `gpu` queue (frame embedding and
-# thumbnail generation). CUDA runtime base + the CUDA build of the pinned torch.
+# GPU worker: a Celery worker that only consumes the `gpu` queue (frames, personalise,
+# generate and gate: the tasks that load models). CUDA runtime base + the CUDA build of the pinned torch.
 #   docker build -f docker/gpu-worker.Dockerfile -t generec-gpu-worker .
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04
 

@@ -47,16 +47,21 @@ def _manifest(root: Path) -> tuple[dict, list[dict]]:
     return current, pq.read_table(path).to_pylist()
 
 
-def test_dag_folder_imports_cleanly(tmp_path):
+def test_dag_imports_cleanly_and_routes_gpu_tasks(tmp_path):
     code = ("from airflow.dag_processing.dagbag import DagBag; "
             f"b = DagBag(dag_folder={str(REPO / 'dags')!r}); "
             "print(b.import_errors); assert not b.import_errors, b.import_errors; "
-            "d = b.dags['generec_nightly']; print(sorted(t.task_id for t in d.tasks))")
+            "import json; d = b.dags['generec_nightly']; "
+            "print(json.dumps({t.task_id: [t.pool, t.queue] for t in d.tasks}))")
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for task in ("ingest", "instruct", "frames", "features", "personalise", "generate", "gate", "publish", "report"):
-        assert f"'{task}'" in proc.stdout
+    placement = json.loads(proc.stdout.splitlines()[-1])
+    assert set(placement) >= {"ingest", "instruct", "frames", "features", "personalise", "generate", "gate",
+                              "publish", "evaluate", "report"}
+    on_gpu = {task for task, (pool, queue) in placement.items() if pool == "gpu" and queue == "gpu"}
+    assert on_gpu == {"frames", "personalise", "generate", "gate"}  # and nothing else takes a GPU slot
+    assert all(pool != "gpu" and queue != "gpu" for task, (pool, queue) in placement.items() if task not in on_gpu)
 
 
 def _avoided(root: Path, date: str, worklist: list[dict]) -> set[tuple[str, str]]:

@@ -90,7 +90,7 @@ def test_wrong_credentials_fail_clearly_without_leaking(published):
 
 
 def test_an_airflow_connection_supplies_the_credentials(s3, tmp_path):
-    """The DAG resolves ``aws_conn_id`` into boto3's env chain; generec_core itself never sees Airflow."""
+    """The DAG's tasks resolve ``aws_conn_id`` into boto3's env chain; generec_core itself never sees Airflow."""
     server, root = s3
     conn = {"conn_type": "aws", "login": server.access_key, "password": server.secret_key,
             "extra": {"endpoint_url": server.endpoint, "region_name": server.region}}
@@ -98,19 +98,17 @@ def test_an_airflow_connection_supplies_the_credentials(s3, tmp_path):
     env.update({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW_CONN_GENEREC_TEST_S3": json.dumps(conn), "PYTHONPATH": str(REPO)})
     code = f"""
-import importlib.util, os, sys
-spec = importlib.util.spec_from_file_location("nightly", {str(REPO / 'dags/generec_nightly.py')!r})
-dag_module = importlib.util.module_from_spec(spec); spec.loader.exec_module(dag_module)
+from jobs.airflow_glue import export_aws_connection
 from generec_core.storage import StorageAuthError, read_text, write_text
 try:
     write_text({root + '/probe.txt'!r}, "x")
 except StorageAuthError as exc:
     print("before:", exc)
-dag_module._export_aws_connection("generec_test_s3")
+export_aws_connection("generec_test_s3")
 write_text({root + '/probe.txt'!r}, "via connection")
 print("after:", read_text({root + '/probe.txt'!r}))
 try:
-    dag_module._export_aws_connection("missing_conn")
+    export_aws_connection("missing_conn")
 except Exception as exc:
     print("missing:", type(exc).__name__, exc)
 """
