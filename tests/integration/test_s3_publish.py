@@ -79,20 +79,20 @@ def test_a_publish_killed_at_any_step_leaves_a_readable_catalog_and_a_rerun_comp
     assert catalog_problems(root) == []
 
 
-def test_racing_publishers_exactly_one_wins(root, monkeypatch):
+def test_racing_publishers_of_two_dates_exactly_one_wins(root, monkeypatch):
     stage_run(root, "2026-11-23", USERS, ITEMS)
     stage_run(root, "2026-11-24", USERS, ITEMS, version="v2")
     outcomes = race(monkeypatch, "before-swap", [lambda: publish(_config(root), "2026-11-23"),
                                                  lambda: publish(_config(root), "2026-11-24")])
     assert sorted(o[:4] for o in outcomes) == ["lost", "won"], outcomes
-    assert catalog_problems(root) == []
-    stage_run(root, "2026-11-25", USERS, ITEMS, version="v3")
-    same_day = race(monkeypatch, "after-assets", [lambda: publish(_config(root), "2026-11-25")] * 3)
-    assert sorted(o[:4] for o in same_day) == ["lost", "lost", "won"], same_day
+    loser = outcomes[0] if outcomes[0].startswith("lost") else outcomes[1]
+    assert "another publisher" in loser and "on_conflict" in loser
+    winner_date = "2026-11-23" if outcomes[0] == "won" else "2026-11-24"
+    assert read_current(Layout(root))[0]["date"] == winner_date
     assert catalog_problems(root) == []
 
 
-def test_racing_publishers_retry_on_top_by_policy(root, monkeypatch):
+def test_racing_publishers_with_retry_policy_end_on_the_newest_date(root, monkeypatch):
     stage_run(root, "2026-11-23", USERS, ITEMS)
     stage_run(root, "2026-11-24", USERS, ITEMS, version="v2")
     config = _config(root, on_conflict="retry")
@@ -100,6 +100,14 @@ def test_racing_publishers_retry_on_top_by_policy(root, monkeypatch):
                                                  lambda: publish(config, "2026-11-23")])
     assert outcomes == ["won", "won"]
     assert read_current(Layout(root))[0]["date"] == "2026-11-24" and catalog_problems(root) == []
+
+
+def test_racing_publishers_of_the_same_date_exactly_one_commits(root, monkeypatch):
+    stage_run(root, "2026-11-24", USERS, ITEMS)
+    outcomes = race(monkeypatch, "after-assets", [lambda: publish(_config(root), "2026-11-24")] * 3)
+    assert sorted(o[:4] for o in outcomes) == ["lost", "lost", "won"], outcomes
+    assert "manifest" in next(o for o in outcomes if o.startswith("lost"))
+    assert catalog_problems(root) == [] and len(asset_keys(root)) == 3 * len(ITEMS)  # thumbnail, cover, clip
 
 
 def test_hostile_ids_never_reach_object_keys(root):

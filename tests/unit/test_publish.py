@@ -1,4 +1,7 @@
-"""The publish protocol on file:// (the embedded default): idempotence, backfills, races, readers, gc."""
+"""The publish protocol on file:// (the embedded default): idempotence, backfills, readers, gc.
+
+Races, crashes and hostile ids run on both backends in tests/integration/test_s3_publish.py.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from generec_core.layout import Layout, run_id_for
 from generec_core.stages import publish as publish_mod
 from generec_core.stages.publish import UnpublishableAsset, publish
 from generec_core.storage import file_uri, read_parquet, storage_for, write_parquet
-from staged_run import asset_keys, catalog_problems, race, stage_run
+from staged_run import asset_keys, catalog_problems, stage_run
 
 import pyarrow as pa
 
@@ -104,38 +107,6 @@ def test_show_and_diff_read_the_catalog(root):
 def test_readers_say_when_nothing_is_published(root):
     with pytest.raises(CatalogError, match="nothing published"):
         show(root, "u1")
-
-
-def test_racing_publishers_of_two_dates_exactly_one_wins(root, monkeypatch):
-    stage_run(root, "2026-11-23", USERS, ITEMS)
-    stage_run(root, "2026-11-24", USERS, ITEMS, version="v2")
-    outcomes = race(monkeypatch, "before-swap", [lambda: publish(_config(root), "2026-11-23"),
-                                                  lambda: publish(_config(root), "2026-11-24")])
-    assert sorted(o[:4] for o in outcomes) == ["lost", "won"], outcomes
-    loser = outcomes[0] if outcomes[0].startswith("lost") else outcomes[1]
-    assert "another publisher" in loser and "on_conflict" in loser
-    winner_date = "2026-11-23" if outcomes[0] == "won" else "2026-11-24"
-    assert read_current(Layout(root))[0]["date"] == winner_date
-    assert catalog_problems(root) == []
-
-
-def test_racing_publishers_with_retry_policy_end_on_the_newest_date(root, monkeypatch):
-    stage_run(root, "2026-11-23", USERS, ITEMS)
-    stage_run(root, "2026-11-24", USERS, ITEMS, version="v2")
-    config = _config(root, on_conflict="retry")
-    outcomes = race(monkeypatch, "before-swap", [lambda: publish(config, "2026-11-23"),
-                                                  lambda: publish(config, "2026-11-24")])
-    assert outcomes == ["won", "won"]
-    assert read_current(Layout(root))[0]["date"] == "2026-11-24"
-    assert catalog_problems(root) == []
-
-
-def test_racing_publishers_of_the_same_date_exactly_one_commits(root, monkeypatch):
-    stage_run(root, "2026-11-24", USERS, ITEMS)
-    outcomes = race(monkeypatch, "after-assets", [lambda: publish(_config(root), "2026-11-24")] * 2)
-    assert sorted(o[:4] for o in outcomes) == ["lost", "won"], outcomes
-    assert "manifest" in next(o for o in outcomes if o.startswith("lost"))
-    assert catalog_problems(root) == [] and len(asset_keys(root)) == 9
 
 
 def test_a_reused_asset_removed_meanwhile_is_restored_before_the_swap(root, monkeypatch):
