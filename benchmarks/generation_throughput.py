@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from generec_core.config import GenerationConfig
-from generec_core.generation.backend import GenerationRequest, load_generator
+from generec_core.generation.backend import GenerationRequest
 from generec_core.generation.diffusion import DiffusersGenerator
+from generec_core.generation.generators import load_generator
 from generec_core.generation.palette import palette_of_image
-from generec_core.generation.random_models import sd_turbo_pipeline, tiny_sd_pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test scaffolding: random-weight models
+from tiny_models import sd_turbo_pipeline, tiny_sd_pipeline  # noqa: E402
 
 
 def _device_name(cuda: bool) -> str:

@@ -37,8 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from generec_core.config import EVENT_TYPES, FeaturesConfig, IngestConfig, PipelineConfig
-from generec_core.layout import Layout, run_id_for
+from generec_core.config import FeaturesConfig, IngestConfig, PipelineConfig
+from generec_core.datasets.interactions import EVENT_TYPES
+from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.storage import local_dir
 
 DATE = "2026-11-20"
@@ -200,9 +201,9 @@ def baseline(raw: Path, out: Path, frames: pa.Table, config: PipelineConfig) -> 
 
 def spark_run(config: PipelineConfig, frames: pa.Table, full: bool, warmup: PipelineConfig) -> dict:
     """Time ingest + features; a small run on its own root first warms the JVM (JIT, class loading)."""
-    from generec_core.spark.features import build_user_features
-    from generec_core.spark.ingest import clean_interactions
     from generec_core.spark.session import get_spark
+    from generec_core.stages.features import build_user_features
+    from generec_core.stages.ingest import clean_interactions
 
     t0 = time.perf_counter()
     spark = get_spark(config.features.spark_master, "generec-benchmark", config.features.shuffle_partitions)

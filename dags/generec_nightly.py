@@ -1,16 +1,18 @@
-"""GeneRec nightly pipeline: this file only wires stages from generec_core.pipeline.
+"""GeneRec nightly pipeline: this file only wires the stages listed in generec_core/stage_graph.py.
 
 ingest ─┬─ instruct ─┐  (guidance: read by personalise and generate)
         ├─ features ─┴─ personalise[shard 0..n] ─ generate[shard 0..n] ─ gate ─ publish ─ evaluate ─ report
 frames ─┘
 
-The logical date's data interval is the day processed. Every task can be switched off by
-the ``stages`` param (re-running one stage on a date's existing inputs); a switched-off task
-is skipped and its downstream still runs. The report is a teardown: it runs whatever
-happened upstream, and a failed gate still fails the DAG run.
+The graph above is data (``generec_core.stage_graph.STAGES``: each stage's upstream, whether it
+runs per shard, needs an accelerator, is a Spark job, may fail a verdict); each task runs
+``generec_core.pipeline.run_stage``. The logical date's data interval is the day processed.
+Every task can be switched off by the ``stages`` param (re-running one stage on a date's
+existing inputs); a switched-off task is skipped and its downstream still runs. The report is
+a teardown: it runs whatever happened upstream, and a failed gate still fails the DAG run.
 
-ingest and features end with their great-expectations gate: a failed critical expectation
-fails the task without retry, so nothing downstream (publish) runs. They run in-process
+Verdict stages (ingest and features end with their great-expectations gate; the fidelity gate)
+fail without retry, so nothing downstream (publish) runs. The Spark stages run in-process
 (local Spark) unless GENEREC_SPARK_CONN_ID names an Airflow Spark connection: then they are
 spark-submit of jobs/ on that cluster (the same pipeline functions).
 """
@@ -21,14 +23,24 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, AsyncCallback, DeadlineAlert, DeadlineReference
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, teardown
+from airflow.sdk import (
+    Asset,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    dag,
+    get_current_context,
+    task,
+    teardown,
+)
 
 from generec_core import pipeline
 from generec_core.config import default_root
-from generec_core.layout import run_id_for
+from generec_core.stage_graph import BY_NAME, NAMES, STAGES, Stage, parse_stages
 from jobs.airflow_callbacks import deadline_missed, write_failure_summary
-from jobs.airflow_glue import StageSparkSubmit, config_json, run_inputs, verdict_is_final
+from jobs.airflow_glue import StageSparkSubmit, announce_catalog, config_json, run_inputs, verdict_is_final
 
 # Tasks that want an accelerator: the `gpu` pool caps them at one per GPU, and the `gpu`
 # queue routes them to the GPU workers (docker/gpu-worker.Dockerfile) under CeleryExecutor.
@@ -73,7 +85,7 @@ def _deadline() -> list[DeadlineAlert]:
     deadline=_deadline(),
     params={
         "root": Param(default_root(), type="string", description="Storage root URI (file:// or s3://)"),
-        "stages": Param([], type="array", items={"type": "string", "enum": list(pipeline.STAGES)},
+        "stages": Param([], type="array", items={"type": "string", "enum": list(NAMES)},
                         description="Stages to run; empty = all"),
         "shards": Param(4, type="integer", minimum=1, maximum=1024, description="Worklist shards (personalise fan-out)"),
         "top_k": Param(5, type="integer", minimum=1, maximum=100, description="Candidate items per user"),
@@ -91,73 +103,46 @@ def _deadline() -> list[DeadlineAlert]:
     user_defined_macros={"generec_config_json": config_json},
 )
 def generec_nightly():
-    @task
-    def ingest() -> dict:
-        with verdict_is_final():
-            return pipeline.ingest(*run_inputs("ingest"))
-
-    @task
-    def instruct() -> dict:  # users' instructions + feedback -> guidance the editor and generator read
-        return pipeline.instruct(*run_inputs("instruct"))
-
-    @task(**ON_GPU)
-    def frames() -> dict:
-        return pipeline.frames(*run_inputs("frames"))
-
-    @task
-    def features() -> dict:
-        with verdict_is_final():
-            return pipeline.features(*run_inputs("features"))
-
     @task(trigger_rule="none_failed")
     def plan_shards() -> list[int]:
         """Never skipped: no shards (an empty expansion) is how the mapped stages skip cleanly."""
-        params = get_current_context()["params"]
-        if not {"personalise", "generate"} & set(pipeline.parse_stages(params.get("stages"))):
+        per_shard = [s.name for s in STAGES if s.per_shard]
+        if not set(per_shard) & set(parse_stages(get_current_context()["params"].get("stages"))):
             return []
-        config, date = run_inputs("personalise", "generate")
-        return pipeline.shards_to_run(config, date)
-
-    @task(**ON_GPU)
-    def personalise(shard: int) -> dict:
-        config, date = run_inputs("personalise")
-        return pipeline.personalise(config, date, shard)
-
-    @task(**ON_GPU)
-    def generate(shard: int) -> dict:
-        config, date = run_inputs("generate")
-        return pipeline.generate(config, date, shard)
-
-    @task(**ON_GPU)  # embeds every asset and runs the NSFW classifier
-    def gate() -> dict:
-        with verdict_is_final():  # a failed fidelity gate is a verdict, not a transient error
-            return pipeline.gate(*run_inputs("gate"))
-
-    @task(outlets=[CATALOG_ASSET])
-    def publish() -> dict:
-        config, date = run_inputs("publish")
-        summary = pipeline.publish(config, date)
-        get_current_context()["outlet_events"][CATALOG_ASSET].extra = {
-            "root": config.root, "date": date, "run_id": run_id_for(date),
-            "manifest": summary["manifest"], "current_moved": summary["current_moved"]}
-        return summary
-
-    @task
-    def evaluate() -> dict:
-        return pipeline.evaluate(*run_inputs("evaluate"))
-
-    @teardown  # runs whatever happened upstream, and does not mask a failed run as success
-    def report() -> dict:
-        return pipeline.report(*run_inputs("report"))
+        return pipeline.shards_to_run(*run_inputs(*per_shard))
 
     planned = plan_shards()
-    if SPARK_CONN_ID:  # the same stages as spark-submit jobs on a cluster
-        ingested, featured = StageSparkSubmit(stage="ingest", conn_id=SPARK_CONN_ID), StageSparkSubmit(stage="features", conn_id=SPARK_CONN_ID)
-    else:
-        ingested, featured = ingest(), features()
-    [ingested, frames()] >> featured >> planned
-    ingested >> instruct() >> planned
-    personalise.expand(shard=planned) >> generate.expand(shard=planned) >> gate() >> publish() >> evaluate() >> report()
+    tasks = {stage.name: _task(stage, planned) for stage in STAGES}
+    for stage in STAGES:
+        for name in stage.upstream:
+            if stage.per_shard and not BY_NAME[name].per_shard:
+                tasks[name] >> planned  # the fan-out waits for what the shards read
+            else:
+                tasks[name] >> tasks[stage.name]
+
+
+def _task(stage: Stage, planned):
+    """The task of one stage: TaskFlow around ``pipeline.run_stage``, or spark-submit of its job."""
+    if stage.spark and SPARK_CONN_ID:
+        return StageSparkSubmit(stage=stage.name, conn_id=SPARK_CONN_ID, doc_md=stage.doc)
+    options = {"task_id": stage.name, "doc_md": stage.doc, **(ON_GPU if stage.accelerator else {}),
+               **({"outlets": [CATALOG_ASSET]} if "catalog" in stage.writes else {})}
+    if stage.per_shard:
+        def run_shard(shard: int) -> dict:
+            config, date = run_inputs(stage.name)
+            with verdict_is_final(stage.verdict):
+                return pipeline.run_stage(stage.name, config, date, shard)
+        return task(**options)(run_shard).expand(shard=planned)
+
+    def run() -> dict:
+        config, date = run_inputs(stage.name)
+        with verdict_is_final(stage.verdict):
+            summary = pipeline.run_stage(stage.name, config, date)
+        if "catalog" in stage.writes:
+            announce_catalog(CATALOG_ASSET, config, date, summary)
+        return summary
+    decorated = task(**options)(run)
+    return (teardown(decorated) if stage.always else decorated)()
 
 
 generec_nightly()

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_ROOT_DIRNAME = "generec-data"
-EVENT_TYPES: tuple[str, ...] = ("impression", "click", "like", "share", "skip", "watch")
+# One precision vocabulary for every model (frames.precision, generation.precision): auto = fp16 on
+# CUDA, fp32 elsewhere (generec_core/devices.py maps them to torch dtypes).
+PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 
 
 def default_root() -> str:
@@ -43,10 +45,14 @@ class FramesConfig:
     max_side: int = 640  # frames are down-scaled to at most this side before anything else
     sampling: str = "uniform"  # "uniform" (frames_per_video spread evenly) or "rate" (one per 1/sample_fps s)
     sample_fps: float = 1.0  # used when sampling == "rate"
-    precision: str = "auto"  # auto: fp16 on CUDA, fp32 on CPU; or fp32 | fp16 | bf16
-    # Per-frame quality (video/quality.py): metrics are stored, these thresholds judge them.
+    precision: str = "auto"  # one of PRECISION_CHOICES
+    # Per-frame quality (video/quality.py): metrics are stored, these thresholds judge them. The
+    # blank and blur bars are also the fidelity gate's: the gate must never reject a frame that
+    # selection judged fit. Measured on real demo frames: luma std min 19.6; sharpness of
+    # published frames of the 100-user demo min 0.019, 1st pct 0.057; Gaussian blur of sigma 3 px:
+    # 99th pct 0.010; sigma 2 px: median 0.011 (borderline by design).
     quality_min_std: float = 4.0  # luma std below this: blank (one flat colour, e.g. black)
-    quality_min_sharpness: float = 0.01  # var(Laplacian) / var(luma) below this: blurry
+    quality_min_sharpness: float = 0.01  # var(Laplacian) / var(luma) at the analysis scale below this: blurry
     quality_dark_level: float = 40.0  # 99th-percentile luma below this: under-exposed
     quality_bright_level: float = 215.0  # 1st-percentile luma above this: over-exposed
     quality_min_change: float = 1.0  # mean |luma - previous frame's| below this: near-duplicate
@@ -58,8 +64,8 @@ class FramesConfig:
             raise ValueError(f"frames.sampling must be 'uniform' or 'rate', got {self.sampling!r}")
         if not self.sample_fps > 0:
             raise ValueError(f"frames.sample_fps must be > 0, got {self.sample_fps}")
-        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
-            raise ValueError(f"frames.precision must be auto, fp32, fp16 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"frames.precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
 
 
 @dataclass(frozen=True)
@@ -167,12 +173,7 @@ class GateConfig:
     """
 
     min_side_px: int = 64  # shorter side; demo assets are 180
-    min_pixel_std: float = 4.0  # luma std below this: blank (demo frames: min 19.6)
-    # var(Laplacian)/var(luma) at the analysis scale (video/quality.py), the selector's own measure and
-    # bar (frames.quality_min_sharpness), so the gate never rejects a frame selection judged sharp.
-    # Demo frames: min 0.019 (published frames of the 100-user demo), 1st pct 0.057; Gaussian blur of
-    # sigma 3 px: 99th pct 0.010; sigma 2 px: median 0.011 (borderline by design).
-    min_sharpness: float = 0.01
+    # blank and blurred: the frames section's quality_min_std and quality_min_sharpness (one bar for both)
     dark_level: float = 32.0  # under-exposed when luma p99 < this (demo min p99: 129; the Hubble field passes)
     bright_level: float = 224.0  # over-exposed when luma p01 > this (demo max p01: 36)
     # open_nsfw P(NSFW) must stay below this. Yahoo's guidance: < 0.2 safe, > 0.8 NSFW. Big Buck
@@ -226,7 +227,7 @@ class GenerationConfig:
     # GPU worker image sets GENEREC_WEIGHTS_DIR rather than every run passing it
     weights_dir: str = field(default_factory=lambda: os.environ.get("GENEREC_WEIGHTS_DIR", ""))
     device: str = "auto"  # "auto" picks CUDA when present
-    dtype: str = "auto"  # auto (float16 on CUDA, float32 on CPU) | float16 | bfloat16 | float32
+    precision: str = "auto"  # one of PRECISION_CHOICES
     batch_size: int = 8
     strength: float | None = None  # img2img strength / restyle colour-transfer weight
     steps: int | None = None
@@ -241,6 +242,11 @@ class GenerationConfig:
     clusters: int = 8  # fallback taste clusters (k-means) when user features carry no cluster column
     crop_scale: float = 0.95  # restyle's taste-aware crop keeps this fraction of each side (1 = no crop)
     max_taste_covers: int = 16  # liked covers per taste group fed to the palette / IP-Adapter
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"generation.precision must be one of {', '.join(PRECISION_CHOICES)}, "
+                             f"got {self.precision!r}")
 
 
 @dataclass(frozen=True)

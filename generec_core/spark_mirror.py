@@ -23,8 +23,8 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from generec_core.config import PipelineConfig
-from generec_core.layout import Layout
-from generec_core.storage import LocalStorage, file_uri, join, storage_for
+from generec_core.datasets.layout import Layout
+from generec_core.storage import LocalStorage, Store, file_uri, join
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # as arguments computed against the real root.
 SPARK_INPUTS: dict[str, Callable[[Layout, str], list[str]]] = {
     "ingest": lambda layout, date: [layout.raw_interactions(date), layout.lake_interactions()],
-    "features": lambda layout, date: [layout.lake_interactions(), layout.raw_instructions(date)],
+    "features": lambda layout, date: [layout.lake_interactions()],
 }
 
 
@@ -52,11 +52,12 @@ def run_spark_stage(stage: str, config: PipelineConfig, date: str,
     local = Path(tempfile.mkdtemp(prefix=f"generec-{stage}-mirror-"))
     try:
         local_root = file_uri(local)
-        inputs = SPARK_INPUTS[stage](Layout(config.root), date)
-        downloaded = sum(_download(config.root, local_root, prefix) for prefix in inputs)
+        store = Store(config.storage)
+        inputs = SPARK_INPUTS[stage](Layout(config.root, store), date)
+        downloaded = sum(_download(store, config.root, local_root, prefix) for prefix in inputs)
         started = time.time()
         result = work(dataclasses.replace(config, root=local_root))
-        uploaded = _upload_outputs(local, config.root, started)
+        uploaded = _upload_outputs(store, local, config.root, started)
         log.info("%s: mirrored %s input objects down and %s outputs up for %s", stage, downloaded, uploaded,
                  config.root)
         return _rebased(result, local_root, config.root)
@@ -81,16 +82,15 @@ def _relative(root: str, uri: str) -> str:
     return uri[len(root) + 1:]
 
 
-def _download(root: str, local_root: str, prefix: str) -> int:
+def _download(store: Store, root: str, local_root: str, prefix: str) -> int:
     local = LocalStorage()
-    objects = storage_for(prefix).list(prefix)
+    objects = store.list(prefix)
     for obj in objects:
-        data = storage_for(obj.uri).read_bytes(obj.uri)
-        local.write_bytes(join(local_root, _relative(root, obj.uri)), data)
+        local.write_bytes(join(local_root, _relative(root, obj.uri)), store.read_bytes(obj.uri))
     return len(objects)
 
 
-def _upload_outputs(local: Path, root: str, started: float) -> int:
+def _upload_outputs(store: Store, local: Path, root: str, started: float) -> int:
     """Copy what the stage wrote back to the real root; committed folders replace their remote copy."""
     written = [p for p in local.rglob("*") if p.is_file() and p.stat().st_mtime >= started]
     committed = sorted({p.parent for p in written if p.name == "_SUCCESS"})
@@ -99,13 +99,12 @@ def _upload_outputs(local: Path, root: str, started: float) -> int:
         remote = join(root, folder.relative_to(local).as_posix())
         keep = {p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")}
         names = {join(remote, p.relative_to(folder).as_posix()) for p in keep}
-        for stale in storage_for(remote).list(remote):
+        for stale in store.list(remote):
             if stale.uri not in names:
-                storage_for(stale.uri).delete(stale.uri)
+                store.delete(stale.uri)
         uploads |= keep
     # _SUCCESS last in each folder: a reader that waits for it sees a complete folder.
     for path in sorted(uploads, key=lambda p: (p.name == "_SUCCESS", str(p))):
-        uri = join(root, path.relative_to(local).as_posix())
-        storage_for(uri).write_bytes(uri, path.read_bytes())
+        store.write_bytes(join(root, path.relative_to(local).as_posix()), path.read_bytes())
     return len(uploads)
 

@@ -19,7 +19,7 @@ import mimetypes
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 from urllib.parse import urlparse
@@ -226,7 +226,6 @@ class LocalStorage:
 
 # --- S3 ---------------------------------------------------------------------------------
 
-_settings = StorageConfig()
 _clients: dict[str, tuple[object, tuple[str, ...]]] = {}
 _clients_lock = threading.Lock()
 # Environment that changes which credentials / endpoint boto3 resolves: part of the client cache key.
@@ -239,23 +238,11 @@ _PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConfli
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
 
 
-def configure(settings: StorageConfig) -> None:
-    """Apply the run's storage tunables process-wide (the pipeline does this for each stage).
-
-    Process-wide because every ``storage_for(uri)`` call site would otherwise need the
-    config; clients are cached per (settings, credential environment), so a change takes
-    effect on the next call.
-    """
-    global _settings
-    _settings = settings
-
-
-def _s3_client() -> tuple[object, tuple[str, ...]]:
+def _s3_client(settings: StorageConfig) -> tuple[object, tuple[str, ...]]:
     """One boto3 client per (settings, credential env), plus the secrets to redact from errors.
 
-    Creating a client costs tens of milliseconds; stages call ``storage_for`` per object.
+    Creating a client costs tens of milliseconds; stages reach the store once per object.
     """
-    settings = _settings
     fingerprint = hashlib.sha256(repr((settings, [os.environ.get(k) for k in _CLIENT_ENV])).encode()).hexdigest()
     with _clients_lock:
         cached = _clients.get(fingerprint)
@@ -291,14 +278,14 @@ def _redact(text: str, secrets: tuple[str, ...]) -> str:
 class S3Storage:
     """``s3://`` backend on boto3; conditional writes map to S3's IfNoneMatch / IfMatch."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: StorageConfig) -> None:
         from botocore.exceptions import BotoCoreError
 
         try:
-            self._client, self._secrets = _s3_client()
+            self._client, self._secrets = _s3_client(settings)
         except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
             raise StorageAuthError(f"cannot set up the S3 client: {type(exc).__name__}: {exc}") from None
-        self._settings = _settings
+        self._settings = settings
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:
@@ -432,43 +419,109 @@ class S3Storage:
             self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=pending.handle)
 
 
-def storage_for(uri: str) -> Storage:
+def storage_for(uri: str, settings: StorageConfig | None = None) -> Storage:
+    """The backend for a URI's scheme, with ``settings`` (the defaults when None)."""
     scheme = urlparse(uri).scheme
     if scheme == "file":
         return LocalStorage()
     if scheme == "s3":
-        return S3Storage()
+        return S3Storage(settings or StorageConfig())
     raise ValueError(f"unsupported storage URI {uri!r}: use file:// or s3://")
 
 
-# --- conveniences built on the protocol -------------------------------------------------
+@dataclass(frozen=True)
+class Store:
+    """Every read and write of a run, with the run's storage settings (``config.storage``).
 
-def read_text(uri: str) -> str:
-    return storage_for(uri).read_bytes(uri).decode("utf-8")
+    Passed to whoever touches storage (``datasets.Layout`` carries one), so settings travel with
+    the run instead of living in a process-wide variable that each stage had to set first.
+    """
+
+    settings: StorageConfig = field(default_factory=StorageConfig)
+
+    def backend(self, uri: str) -> Storage:
+        return storage_for(uri, self.settings)
+
+    def read_bytes(self, uri: str) -> bytes:
+        return self.backend(uri).read_bytes(uri)
+
+    def write_bytes(self, uri: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None,
+                    progress: Progress | None = None) -> str:
+        return self.backend(uri).write_bytes(uri, data, if_none_match=if_none_match, if_match=if_match,
+                                             progress=progress)
+
+    def head(self, uri: str) -> ObjectInfo | None:
+        return self.backend(uri).head(uri)
+
+    def exists(self, uri: str) -> bool:
+        return self.head(uri) is not None
+
+    def list(self, prefix_uri: str) -> list[ObjectInfo]:
+        return self.backend(prefix_uri).list(prefix_uri)
+
+    def list_uris(self, prefix_uri: str, suffix: str = "") -> list[str]:
+        return [o.uri for o in self.list(prefix_uri) if o.uri.endswith(suffix)]
+
+    def delete(self, uri: str) -> None:
+        self.backend(uri).delete(uri)
+
+    def delete_prefix(self, prefix_uri: str) -> int:
+        objs = self.list(prefix_uri)
+        for obj in objs:
+            self.delete(obj.uri)
+        return len(objs)
+
+    def pending_writes(self, prefix_uri: str) -> list[PendingWrite]:
+        return self.backend(prefix_uri).pending_writes(prefix_uri)
+
+    def abort(self, pending: PendingWrite) -> None:
+        self.backend(pending.uri).abort(pending)
+
+    def read_text(self, uri: str) -> str:
+        return self.read_bytes(uri).decode("utf-8")
+
+    def write_text(self, uri: str, text: str) -> None:
+        self.write_bytes(uri, text.encode("utf-8"))
+
+    def read_parquet(self, uri: str, columns: list[str] | None = None) -> pa.Table:
+        """One Parquet file, or every ``*.parquet`` below a prefix (Spark-style folders)."""
+        files = self.list_uris(uri, ".parquet")
+        if not files:
+            raise ObjectNotFound(f"no Parquet data at {uri}")
+        tables = [parquet_from_bytes(self.read_bytes(f), columns) for f in files]
+        return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+
+    def write_parquet(self, uri: str, table: pa.Table) -> None:
+        self.write_bytes(uri, parquet_bytes(table))
+
+    def iter_jsonl(self, prefix_uri: str) -> Iterator[bytes]:
+        """Raw lines of every ``*.jsonl`` under a prefix, in a stable order."""
+        for f in self.list_uris(prefix_uri, ".jsonl"):
+            yield from self.read_bytes(f).splitlines()
+
+    @contextlib.contextmanager
+    def local_file(self, uri: str) -> Iterator[Path]:
+        """A local path for tools that need one (PyAV, ffmpeg): the file itself, or a temp copy."""
+        if uri.startswith("file://"):
+            yield LocalStorage.path(uri)
+            return
+        with tempfile.NamedTemporaryFile(suffix=os.path.splitext(uri)[1]) as tmp:
+            tmp.write(self.read_bytes(uri))
+            tmp.flush()
+            yield Path(tmp.name)
 
 
-def write_text(uri: str, text: str) -> None:
-    storage_for(uri).write_bytes(uri, text.encode("utf-8"))
+# --- conveniences with the default settings, for tests and tools (the pipeline passes a Store) ---
 
-
-def exists(uri: str) -> bool:
-    return storage_for(uri).head(uri) is not None
-
-
-def list_uris(prefix_uri: str, suffix: str = "") -> list[str]:
-    return [o.uri for o in storage_for(prefix_uri).list(prefix_uri) if o.uri.endswith(suffix)]
-
-
-def delete_prefix(prefix_uri: str) -> int:
-    store = storage_for(prefix_uri)
-    objs = store.list(prefix_uri)
-    for obj in objs:
-        store.delete(obj.uri)
-    return len(objs)
-
-
-def write_parquet(uri: str, table: pa.Table) -> None:
-    storage_for(uri).write_bytes(uri, parquet_bytes(table))
+_DEFAULT = Store()
+read_text = _DEFAULT.read_text
+write_text = _DEFAULT.write_text
+exists = _DEFAULT.exists
+list_uris = _DEFAULT.list_uris
+delete_prefix = _DEFAULT.delete_prefix
+write_parquet = _DEFAULT.write_parquet
+read_parquet = _DEFAULT.read_parquet
+iter_jsonl = _DEFAULT.iter_jsonl
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -476,16 +529,6 @@ def parquet_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
-
-
-def read_parquet(uri: str) -> pa.Table:
-    """Read one Parquet file, or every ``*.parquet`` below a prefix (Spark-style folders)."""
-    store = storage_for(uri)
-    files = [o.uri for o in store.list(uri) if o.uri.endswith(".parquet")]
-    if not files:
-        raise ObjectNotFound(f"no Parquet data at {uri}")
-    tables = [parquet_from_bytes(store.read_bytes(f)) for f in files]
-    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
 
 
 def parquet_from_bytes(data: bytes, columns: list[str] | None = None) -> pa.Table:
@@ -507,12 +550,6 @@ def local_dir(uri: str) -> Path:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def iter_jsonl(uri: str) -> Iterator[bytes]:
-    """Raw lines of every ``*.jsonl`` under a prefix, in a stable order."""
-    for f in list_uris(uri, ".jsonl"):
-        yield from storage_for(f).read_bytes(f).splitlines()
 
 
 def is_missing(exc: BaseException) -> bool:

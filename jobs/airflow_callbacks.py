@@ -12,8 +12,8 @@ import json
 import logging
 
 from generec_core.config import normalise_root
-from generec_core.layout import Layout, run_id_for
-from generec_core.storage import join, write_text
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.reports import write_failure_summary as store_failure_summary
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,7 @@ def write_failure_summary(context) -> None:
     log.error("generec run failed: %s", json.dumps(summary))
     root = params.get("root")
     if root:
-        uri = join(Layout(normalise_root(root)).report(run_id_for(date)).rsplit("/", 1)[0], "failure.json")
-        write_text(uri, json.dumps(summary, indent=2, sort_keys=True))
+        store_failure_summary(Layout(normalise_root(root)), run_id_for(date), summary)
 
 
 async def deadline_missed(**kwargs) -> None:

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Iterator
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Connection, get_current_context
+from airflow.sdk import Asset, Connection, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from generec_core import pipeline
 from generec_core.config import PipelineConfig
+from generec_core.datasets.layout import run_id_for
 from generec_core.expectations import DataQualityError
+from generec_core.stage_graph import parse_stages
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 SPARK_JOBS = {"ingest": "jobs/ingest_interactions.py", "features": "jobs/build_user_features.py"}
@@ -29,7 +30,7 @@ def run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
     """The typed config from the run's params, and the day to process; skips deselected stages."""
     ctx = get_current_context()
     params = ctx["params"]
-    if not {stage, *also} & set(pipeline.parse_stages(params.get("stages"))):
+    if not {stage, *also} & set(parse_stages(params.get("stages"))):
         raise AirflowSkipException(f"stage {stage!r} not selected for this run")
     export_aws_connection(params.get("aws_conn_id") or "")
     return config_from_params(params), ctx["ds"]
@@ -76,12 +77,23 @@ def export_aws_connection(conn_id: str) -> None:
 
 
 @contextmanager
-def verdict_is_final() -> Iterator[None]:
+def verdict_is_final(applies: bool = True) -> Iterator[None]:
     """A failed data-quality or fidelity gate is a verdict on the data, not a transient error: fail, no retry."""
     try:
         yield
     except DataQualityError as exc:
+        if not applies:
+            raise
         raise AirflowFailException(str(exc)) from exc
+
+
+def announce_catalog(asset: Asset, config: PipelineConfig, date: str, summary: dict) -> None:
+    """Tell downstream DAGs (``schedule=[asset]``) what a publish committed; a dry run commits nothing."""
+    if summary.get("manifest") is None:
+        return
+    get_current_context()["outlet_events"][asset].extra = {
+        "root": config.root, "date": date, "run_id": run_id_for(date),
+        "manifest": summary["manifest"], "current_moved": summary["current_moved"]}
 
 
 class StageSparkSubmit(SparkSubmitOperator):
@@ -95,6 +107,6 @@ class StageSparkSubmit(SparkSubmitOperator):
         self.stage = stage
 
     def execute(self, context):
-        if self.stage not in pipeline.parse_stages(context["params"].get("stages")):
+        if self.stage not in parse_stages(context["params"].get("stages")):
             raise AirflowSkipException(f"stage {self.stage!r} not selected for this run")
         return super().execute(context)

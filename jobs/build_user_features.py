@@ -4,20 +4,19 @@
     python -m jobs.build_user_features --root file:///var/lib/generec --date 2026-11-20 --master 'local[2]'
 
 Needs the cleaned lake (jobs.ingest_interactions) and the frame embeddings (frames stage).
-The same stage function as the DAG's in-process task (``generec_core.pipeline.features``).
+The same stage function as the DAG's in-process task (``pipeline.run_stage("features", ...)``).
 Prints the counts (users, cold users, clusters, worklist rows per shard and per retriever,
 the gate's verdict) as JSON on stdout; exits 1 when a critical expectation failed.
 """
 
 from __future__ import annotations
 
-from generec_core import pipeline
 from jobs.ingest_interactions import run_stage
 from jobs.process_exit import exit_with_status_of
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(pipeline.features, argv, __doc__)
+    return run_stage("features", argv, __doc__)
 
 
 if __name__ == "__main__":

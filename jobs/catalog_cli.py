@@ -1,8 +1,10 @@
 """``generec catalog show|diff|gc``: read and maintain the published catalog under any root.
 
     generec catalog show --root URI --user U [--item I] [--run RUN_OR_DATE]
-    generec catalog diff --root URI RUN_A RUN_B [--json]
+    generec catalog diff --root URI RUN_A RUN_B [--root-b URI] [--json]
     generec catalog gc   --root URI --older-than DAYS [--apply]
+
+``--config JSON`` sets the storage settings (``{"storage": {"endpoint_url": ...}}``) as for a run.
 
 Output is JSON (one object per line for rows), so ids with any characters print safely.
 Errors go to stderr as one line naming the input; credentials never appear in them.
@@ -15,7 +17,8 @@ import json
 import sys
 from typing import Callable
 
-from jobs.cli import common_options
+from generec_core.config import normalise_root
+from jobs.cli_options import common_options, config_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common_options(diff)
     diff.add_argument("run_a", help="run id (nightly-YYYY-MM-DD) or date")
     diff.add_argument("run_b", help="run id (nightly-YYYY-MM-DD) or date")
+    diff.add_argument("--root-b", type=normalise_root, help="read RUN_B from this other catalog root instead")
     diff.add_argument("--json", action="store_true", help="one JSON document instead of lines")
     diff.set_defaults(func=_guarded(cmd_diff))
 
@@ -47,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Known failures (nothing published, unknown run, refused credentials) -> one stderr line, exit 2."""
     def run(args: argparse.Namespace) -> int:
-        from generec_core.catalog import CatalogError
+        from generec_core.datasets.catalog import CatalogError
         from generec_core.storage import InvalidKey, StorageError
 
         try:
@@ -62,10 +66,17 @@ def _print(doc: object) -> None:
     print(json.dumps(doc, ensure_ascii=False, sort_keys=True, default=str))
 
 
+def _store(args: argparse.Namespace):
+    """The store with the storage settings ``--config`` gives."""
+    from generec_core.storage import Store
+
+    return Store(config_from(args).storage)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from generec_core.catalog.show import show
 
-    rows = show(args.root, args.user, args.item, args.run)
+    rows = show(args.root, args.user, args.item, args.run, store=_store(args))
     for row in rows:
         _print(row)
     if not rows:
@@ -78,7 +89,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from generec_core.catalog.diff import diff
 
-    result = diff(args.root, args.run_a, args.run_b)
+    result = diff(args.root, args.run_a, args.run_b, store=_store(args), root_b=args.root_b)
     if args.json:
         _print({"summary": result.summary(), "added": result.added, "removed": result.removed,
                 "changed": [{"user_id": u, "item_id": i, "fields": f} for (u, i), f in result.changed]})
@@ -96,7 +107,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from generec_core.catalog.gc import collect_garbage
 
-    report = collect_garbage(args.root, args.older_than, apply=args.apply)
+    report = collect_garbage(args.root, args.older_than, apply=args.apply, store=_store(args))
     verb = "deleted" if args.apply else "would delete"
     for obj in report.garbage:
         _print({"op": verb, "uri": obj.uri, "bytes": obj.size})

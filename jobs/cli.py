@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import os
 import subprocess
@@ -19,18 +18,12 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlparse
 
-from generec_core.config import default_root, normalise_root
+from jobs import catalog_cli, evaluate_cli, fidelity_cli, instruct_cli
+from jobs.cli_options import logical_date, root_option
 from jobs.process_exit import exit_with_status_of
 
 DAG_ID = "generec_nightly"
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
-
-
-def _date(text: str) -> str:
-    try:
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--date must be YYYY-MM-DD, got {text!r}") from None
 
 
 def _dag_params(pairs: list[str]) -> dict:
@@ -94,20 +87,20 @@ def run_dag(root: str, date: str, stages: list[str] | None = None, shards: int =
 
 
 def _summarise(root: str, date: str, state: str) -> None:
-    from generec_core import metrics
-    from generec_core.layout import Layout, run_id_for
+    from generec_core.datasets import metrics
+    from generec_core.datasets.layout import Layout, run_id_for
 
     run_id = run_id_for(date)
-    for stage, payload in sorted(metrics.load_all(root, run_id).items()):
+    layout = Layout(root)
+    for stage, payload in sorted(metrics.load_all(layout, run_id).items()):
         brief = {k: v for k, v in payload.items() if not isinstance(v, (dict, list))}
         print(f"[generec] {stage}: {json.dumps(brief, default=str)}", file=sys.stderr)
-    layout = Layout(root)
     print(f"[generec] run {run_id} finished: {state}", file=sys.stderr)
     print(f"catalog: {layout.current} (manifest {layout.manifest(date, run_id)})  report: {layout.report(run_id)}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from generec_core.pipeline import parse_stages
+    from generec_core.stage_graph import parse_stages
 
     stages = parse_stages(args.stages) if args.stages else []
     state = run_dag(args.root, args.date, stages, args.shards, args.verbose, _dag_params(args.param))
@@ -129,13 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # Subcommand modules beyond demo/run: each exposes ``register(subparsers)``. Add a feature's
 # commands as its own module here rather than growing this file.
-COMMAND_MODULES: tuple[str, ...] = ("jobs.evaluate_cli", "jobs.catalog_cli", "jobs.instruct_cli",
-                                      "jobs.fidelity_cli")
-
-
-def common_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", type=normalise_root, default=default_root(),
-                   help="storage root URI (default: $GENEREC_ROOT or file://$PWD/generec-data)")
+COMMAND_MODULES = (evaluate_cli, catalog_cli, instruct_cli, fidelity_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def pipeline_options(p: argparse.ArgumentParser) -> None:
-        common_options(p)
+        root_option(p)  # the run's settings are DAG params (--param), as in the Airflow UI
         p.add_argument("--shards", type=int, default=4, help="worklist shards (personalise fan-out)")
         p.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
         p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -158,12 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the nightly DAG for one logical date through Airflow")
     pipeline_options(run)
-    run.add_argument("--date", type=_date, required=True, help="logical date YYYY-MM-DD")
+    run.add_argument("--date", type=logical_date, required=True, help="logical date YYYY-MM-DD")
     run.add_argument("--stages", default="", help="comma-separated subset of stages (default: all)")
     run.set_defaults(func=cmd_run)
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from jobs.cli import _date, common_options
+from jobs.cli_options import common_options, config_from, logical_date
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="Cosine@K (paper's table) and planted-taste share of a run")
     common_options(p)
-    p.add_argument("--date", type=_date, required=True, help="logical date YYYY-MM-DD of a published run")
+    p.add_argument("--date", type=logical_date, required=True, help="logical date YYYY-MM-DD of a published run")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of the table")
     p.add_argument("--no-report", action="store_true", help="do not refresh the run report")
     p.set_defaults(func=cmd_evaluate)
@@ -24,14 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from generec_core import pipeline
-    from generec_core.config import PipelineConfig
-    from generec_core.evaluation import format_table, load_evaluation
-    from generec_core.layout import Layout, run_id_for
+    from generec_core.datasets.evaluation import load_evaluation
+    from generec_core.datasets.layout import Layout, run_id_for
+    from generec_core.evaluation.summary import format_table
 
-    config = PipelineConfig.from_dict({"root": args.root})
-    brief = pipeline.evaluate(config, args.date)
-    summary = brief if brief.get("skipped") else (load_evaluation(Layout(config.root), run_id_for(args.date)) or brief)
+    config = config_from(args)
+    brief = pipeline.run_stage("evaluate", config, args.date)
+    summary = brief if brief.get("skipped") else (
+        load_evaluation(Layout.for_config(config), run_id_for(args.date)) or brief)
     print(json.dumps(summary, indent=2, sort_keys=True) if args.json else format_table(summary))
     if not args.no_report and not summary.get("skipped"):
-        print(f"report: {pipeline.report(config, args.date)['report']}")
+        print(f"report: {pipeline.run_stage('report', config, args.date)['report']}")
     return 1 if summary.get("skipped") else 0

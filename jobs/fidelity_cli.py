@@ -40,20 +40,20 @@ def _read(path: Path, role: str) -> bytes:
 def check_images(source: bytes, candidate: bytes, candidate_name: str, generated: bool,
                  user_ids: frozenset[str], config) -> dict:
     """The verdict dict the command prints (also what tests call)."""
-    from generec_core.embedding.encoder import load_encoder
+    from generec_core.embedding.encoder import load_encoder_for
     from generec_core.fidelity.audit import Auditor, ImageAsset
     from generec_core.fidelity.quality import decode_image
+    from generec_core.video.quality import QualityThresholds
 
     try:
         source_pixels = decode_image(source)
     except Exception as exc:  # noqa: BLE001 - the source is an input, not a checked asset
         raise ValueError(f"--source does not decode as an image: {type(exc).__name__}: {exc}") from None
-    encoder = load_encoder(config.frames.encoder, config.frames.device, config.frames.batch_size,
-                           config.frames.precision)
+    encoder = load_encoder_for(config.frames)
     source_embedding = encoder.embed([source_pixels])[0]
     asset = ImageAsset(candidate_name, candidate, source_embedding, generated=generated,
                        source_pixels=source_pixels, row_marked=True)  # no catalog row here: --generated declares it
-    checks = Auditor(config.gate, encoder, user_ids).images([asset])[0]
+    checks = Auditor(config.gate, encoder, user_ids, QualityThresholds.from_config(config.frames)).images([asset])[0]
     return {"pass": all(c.passed for c in checks),
             "checks": {c.name: {"pass": c.passed, "score": c.score, "threshold": c.threshold, "reason": c.reason}
                        for c in checks}}

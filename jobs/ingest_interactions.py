@@ -3,7 +3,7 @@
     spark-submit --master yarn jobs/ingest_interactions.py --root s3://bucket/generec --date 2026-11-20
     python -m jobs.ingest_interactions --root file:///var/lib/generec --date 2026-11-20 --master 'local[2]'
 
-The same stage function as the DAG's in-process task (``generec_core.pipeline.ingest``).
+The same stage function as the DAG's in-process task (``pipeline.run_stage("ingest", ...)``).
 Prints the counts (read, clean, quarantined by reason, duplicates, the gate's verdict) as
 JSON on stdout; exits 1 when a critical expectation failed (nothing downstream may run).
 """
@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import sys
-from typing import Callable
 
 from generec_core import pipeline
 from generec_core.config import PipelineConfig, normalise_root
@@ -55,12 +54,12 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
-def run_stage(stage: Callable[[PipelineConfig, str], dict], argv: list[str] | None, description: str) -> int:
+def run_stage(stage: str, argv: list[str] | None, description: str) -> int:
     """Parse, run the pipeline stage, print its summary; 1 (and the failing expectations) on a failed gate."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv, description)
     try:
-        summary = stage(build_config(args), args.date)
+        summary = pipeline.run_stage(stage, build_config(args), args.date)
     except DataQualityError as exc:
         print(json.dumps(exc.verdict, sort_keys=True, default=str))
         print(f"error: {exc}", file=sys.stderr)
@@ -70,7 +69,7 @@ def run_stage(stage: Callable[[PipelineConfig, str], dict], argv: list[str] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage(pipeline.ingest, argv, __doc__)
+    return run_stage("ingest", argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,7 @@ import threading
 
 import pyarrow as pa
 
-from generec_core.items import safe_name
-from generec_core.layout import Layout, run_id_for
+from generec_core.datasets.layout import Layout, run_id_for, safe_name
 from generec_core.stages import publish as publish_mod
 from generec_core.stages.publish import PublishConflict
 from generec_core.storage import ObjectNotFound, join, read_parquet, storage_for, write_parquet

@@ -1,11 +1,5 @@
-"""The published catalog, read side: the live pointer, the per-date manifests, and maintenance.
+"""Reading and maintaining the published catalog (``datasets.catalog`` owns its paths and schema).
 
-``stages/publish.py`` is the only writer. Modules here only read, except ``gc`` which deletes
-assets no manifest references (dry-run unless asked). One module per reader:
-``manifests`` (find and read), ``show`` (one user's rows), ``diff`` (two runs), ``gc``.
+``stages/publish.py`` is the only writer. One module per command: ``show`` (one user's rows),
+``diff`` (two runs), ``gc`` (delete assets no manifest references; dry-run unless asked).
 """
-
-from generec_core.catalog.manifests import (CatalogError, ManifestRef, find_manifest, list_manifests,
-                                            read_current, read_rows)
-
-__all__ = ["CatalogError", "ManifestRef", "find_manifest", "list_manifests", "read_current", "read_rows"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from generec_core.catalog.manifests import ASSET_COLUMNS, asset_name, find_manifest, read_rows
-from generec_core.layout import Layout
+from generec_core.datasets.catalog import ASSET_COLUMNS, asset_name, find_manifest, read_rows
+from generec_core.datasets.layout import Layout
+from generec_core.storage import Store
 
 COMPARED: tuple[str, ...] = ("thumbnail_uri", "thumbnail_kind", "thumbnail_frame_ts", "cover_uri", "clip_uri",
                              "clip_start_s", "clip_end_s", "score", "clip_score", "retriever", "fallback",
@@ -32,11 +33,16 @@ class ManifestDiff:
                 "changed": len(self.changed), "unchanged": self.unchanged}
 
 
-def diff(root: str, run_a: str, run_b: str) -> ManifestDiff:
-    """Compare two runs' manifests (run ids or dates) under one root."""
-    layout = Layout(root)
-    ref_a, ref_b = find_manifest(layout, run_a), find_manifest(layout, run_b)
-    rows_a, rows_b = _keyed(read_rows(ref_a.uri)), _keyed(read_rows(ref_b.uri))
+def diff(root: str, run_a: str, run_b: str, store: Store | None = None, root_b: str | None = None) -> ManifestDiff:
+    """Compare two runs' manifests (run ids or dates), read with ``store``'s settings.
+
+    Both live under ``root``, unless ``root_b`` names another catalog for ``run_b`` (a staging
+    deployment, or the same night built by another version of the pipeline).
+    """
+    layout = Layout(root, store or Store())
+    layout_b = layout if root_b is None else Layout(root_b, layout.store)
+    ref_a, ref_b = find_manifest(layout, run_a), find_manifest(layout_b, run_b)
+    rows_a, rows_b = _keyed(read_rows(layout, ref_a.uri)), _keyed(read_rows(layout_b, ref_b.uri))
     out = ManifestDiff(ref_a.run_id, ref_b.run_id)
     out.added = sorted(rows_b.keys() - rows_a.keys())
     out.removed = sorted(rows_a.keys() - rows_b.keys())

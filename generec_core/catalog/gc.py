@@ -17,9 +17,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from generec_core.catalog.manifests import ManifestRef, asset_name, list_manifests, read_rows, referenced_assets
-from generec_core.layout import Layout
-from generec_core.storage import ObjectInfo, PendingWrite, join, storage_for
+from generec_core.datasets.catalog import ManifestRef, asset_name, list_manifests, read_rows, referenced_assets
+from generec_core.datasets.layout import Layout
+from generec_core.storage import ObjectInfo, PendingWrite, Store
 
 log = logging.getLogger(__name__)
 
@@ -49,40 +49,42 @@ class GcReport:
                 "spared_late": self.spared_late, "pending_writes": len(self.pending)}
 
 
-def collect_garbage(root: str, older_than_days: float, apply: bool = False, now: float | None = None) -> GcReport:
-    """Find (and with ``apply`` delete) unreferenced assets older than ``older_than_days``."""
+def collect_garbage(root: str, older_than_days: float, apply: bool = False, now: float | None = None,
+                    store: Store | None = None) -> GcReport:
+    """Find (and with ``apply`` delete) unreferenced assets older than ``older_than_days`` (``store``: the
+    storage settings, the defaults when None)."""
     if older_than_days < 0:
         raise ValueError(f"--older-than must be >= 0 days, got {older_than_days}")
-    layout = Layout(root)
+    store = store or Store()
+    layout = Layout(root, store)
     cutoff = (time.time() if now is None else now) - older_than_days * DAY_S
     report = GcReport(older_than_days, apply)
     manifests = list_manifests(layout)
-    referenced = _references(manifests)
-    assets = storage_for(layout.assets).list(layout.assets)
+    referenced = _references(layout, manifests)
+    assets = store.list(layout.assets)
     unreferenced = [a for a in assets if asset_name(a.uri) not in referenced]
     report.manifests, report.assets = len(manifests), len(assets)
     report.referenced = len(assets) - len(unreferenced)
     report.garbage = [a for a in unreferenced if a.mtime < cutoff]
     report.young_unreferenced = len(unreferenced) - len(report.garbage)
-    catalog = join(root, "catalog")
-    report.pending = [p for p in storage_for(catalog).pending_writes(catalog) if p.started < cutoff]
+    report.pending = [p for p in store.pending_writes(layout.catalog) if p.started < cutoff]
     if not apply:
         return report
     seen = set(manifests)
-    late = _references([m for m in list_manifests(layout) if m not in seen])
+    late = _references(layout, [m for m in list_manifests(layout) if m not in seen])
     kept = [a for a in report.garbage if asset_name(a.uri) in late]
     report.garbage = [a for a in report.garbage if asset_name(a.uri) not in late]
     report.spared_late = len(kept)
     for obj in report.garbage:
-        storage_for(obj.uri).delete(obj.uri)
+        store.delete(obj.uri)
     for pending in report.pending:
-        storage_for(pending.uri).abort(pending)
-    log.info("catalog gc %s: %s", root, report.summary())
+        store.abort(pending)
+    log.info("catalog gc %s: %s", layout.root, report.summary())
     return report
 
 
-def _references(manifests: list[ManifestRef]) -> set[str]:
+def _references(layout: Layout, manifests: list[ManifestRef]) -> set[str]:
     out: set[str] = set()
     for ref in manifests:
-        out |= referenced_assets(read_rows(ref.uri))
+        out |= referenced_assets(read_rows(layout, ref.uri))
     return out

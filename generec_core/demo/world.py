@@ -16,15 +16,16 @@ import json
 import sys
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from generec_core.config import normalise_root
+from generec_core.datasets.layout import Layout
+from generec_core.datasets.truth import write_truth
 from generec_core.demo import instructions, logs, sources, videos
-from generec_core.layout import Layout
-from generec_core.storage import ObjectNotFound, join, read_text, storage_for
+from generec_core.storage import ObjectNotFound, join
 
 CONTRACT_VERSION = "v1"
 # Bump when the generator's output changes, so stored worlds are not mistaken for current ones.
@@ -33,7 +34,6 @@ GENERATOR_VERSION = 2  # 2: items carry topics; users write instructions
 # Independent seeded streams: items do not change when the user count does, and a day's
 # log depends only on (seed, date, users, items) -- not on how many days were built.
 _STREAM_ITEMS, _STREAM_USERS, _STREAM_DAY, _STREAM_INSTRUCTIONS = 1, 2, 3, 4
-_EPS_S = 1e-6
 
 
 class DemoWorldMismatch(ValueError):
@@ -58,18 +58,6 @@ class DemoWorld:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def world_uri(root: str) -> str:
-    return join(normalise_root(root), "demo/world.json")
-
-
-def truth_users_uri(root: str) -> str:
-    return join(normalise_root(root), "demo/truth/users.jsonl")
-
-
-def truth_items_uri(root: str) -> str:
-    return join(normalise_root(root), "demo/truth/items.jsonl")
 
 
 def demo_dates(end_date: str, days: int) -> list[str]:
@@ -97,9 +85,10 @@ def _jsonl(rows: list[dict]) -> bytes:
     return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode("utf-8")
 
 
-def _load_existing(root: str, params: dict[str, Any]) -> DemoWorld | None:
+def _load_existing(layout: Layout, params: dict[str, Any]) -> DemoWorld | None:
+    root = layout.root
     try:
-        stored = json.loads(read_text(world_uri(root)))
+        stored = json.loads(layout.store.read_text(layout.truth_world))
     except ObjectNotFound:
         return None
     if stored.get("params") != params:
@@ -128,20 +117,19 @@ def build_demo_world(root: str, users: int = 500, items: int = 100, days: int = 
     exists with the same parameters nothing is written (rebuilding 100 videos is waste).
     """
     root = normalise_root(root)
+    layout = Layout(root)
     params = _params(users, items, days, end_date, seed)
-    existing = _load_existing(root, params)
+    existing = _load_existing(layout, params)
     if existing is not None:
         return existing
 
-    layout = Layout(root)
     dates = demo_dates(end_date, days)
 
     plans = videos.plan_items(items, np.random.default_rng([seed, _STREAM_ITEMS]))
     for plan in tqdm(plans, desc="demo videos", unit="item", file=sys.stderr, disable=not progress):
         for relpath, data in videos.item_files(plan).items():
-            uri = join(layout.items_dir, relpath)
-            storage_for(uri).write_bytes(uri, data)
-    storage_for(layout.items_manifest).write_bytes(layout.items_manifest, _jsonl([p.manifest_row() for p in plans]))
+            layout.store.write_bytes(join(layout.items_dir, relpath), data)
+    layout.store.write_bytes(layout.items_manifest, _jsonl([p.manifest_row() for p in plans]))
 
     tastes = logs.plan_users(users, np.random.default_rng([seed, _STREAM_USERS]))
     log_items = [logs.LogItem(p.item_id, p.primary_category, int(p.duration_s * 1000)) for p in plans]
@@ -149,18 +137,15 @@ def build_demo_world(root: str, users: int = 500, items: int = 100, days: int = 
     for d in dates:
         rng = np.random.default_rng([seed, _STREAM_DAY, date.fromisoformat(d).toordinal()])
         day = logs.day_log(d, tastes, log_items, rng)
-        uri = join(layout.raw_interactions(d), "part-00000.jsonl")
-        storage_for(uri).write_bytes(uri, day.to_bytes())
+        layout.store.write_bytes(layout.raw_interactions_file(d, 0), day.to_bytes())
         day_stats[d] = day.stats()
         notes = instructions.day_instructions(d, tastes, sources.CATEGORY_NAMES, np.random.default_rng(
             [seed, _STREAM_INSTRUCTIONS, date.fromisoformat(d).toordinal()]))
         if notes:
-            uri = join(layout.raw_instructions(d), "part-00000.jsonl")
-            storage_for(uri).write_bytes(uri, _jsonl(notes))
+            layout.store.write_bytes(layout.raw_instructions_file(d, 0), _jsonl(notes))
         day_stats[d]["instructions"] = len(notes)
 
-    storage_for(truth_users_uri(root)).write_bytes(truth_users_uri(root), _jsonl([t.truth_row() for t in tastes]))
-    storage_for(truth_items_uri(root)).write_bytes(truth_items_uri(root), _jsonl([p.truth_row() for p in plans]))
+    write_truth(layout, [t.truth_row() for t in tastes], [p.truth_row() for p in plans])
 
     world = DemoWorld(
         root=root,
@@ -177,33 +162,5 @@ def build_demo_world(root: str, users: int = 500, items: int = 100, days: int = 
     )
     summary = {k: v for k, v in world.to_dict().items() if k != "root"}  # the world can be moved
     doc = {"params": params, "summary": summary, "days": day_stats}
-    storage_for(world_uri(root)).write_bytes(world_uri(root), (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    layout.store.write_bytes(layout.truth_world, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
     return world
-
-
-# --- reading the truth back (for evaluations and tests) ------------------------------------
-
-def read_truth_users(root: str) -> dict[str, dict]:
-    """user_id -> {user_id, favourite_categories, cold_start}."""
-    return {r["user_id"]: r for r in map(json.loads, read_text(truth_users_uri(root)).splitlines())}
-
-
-def read_truth_items(root: str) -> dict[str, dict]:
-    """item_id -> {item_id, primary_category, segments, duration_s, fps, cover, cover_time_s, defect}."""
-    return {r["item_id"]: r for r in map(json.loads, read_text(truth_items_uri(root)).splitlines())}
-
-
-def category_of_time(truth_item: Mapping[str, Any], t: float) -> str:
-    """The category on screen at ``t`` seconds into the item's video.
-
-    Segments are half-open ``[start_s, end_s)``; a time at or past the end maps to the last
-    segment (decoders report the last frame's timestamp up to one frame late). A
-    microsecond of slack absorbs float rounding of timestamps computed as pts * time_base.
-    """
-    segments = truth_item["segments"]
-    if t < 0:
-        raise ValueError(f"time must be >= 0, got {t} for item {truth_item.get('item_id')!r}")
-    for seg in segments:
-        if seg["start_s"] <= t + _EPS_S < seg["end_s"]:
-            return seg["category"]
-    return segments[-1]["category"]

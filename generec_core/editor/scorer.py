@@ -29,9 +29,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from generec_core.config import EditorConfig
 from generec_core.editor.selection import ItemFrames, window_means
 
-DEFAULT_CHUNK_ROWS = 32768
+DEFAULT_CHUNK_ROWS = EditorConfig.chunk_rows
 
 
 @dataclass(frozen=True)

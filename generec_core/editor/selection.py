@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+TIME_TOLERANCE_S = 1e-3  # a time stored in a manifest matches a sampled frame to within a millisecond
+
 
 @dataclass(frozen=True)
 class ItemFrames:
@@ -82,9 +84,3 @@ def select_for_item(tastes: np.ndarray, item: ItemFrames, length: int, stride: i
         out.append(Selection(int(frame_idx[u]), float(frame_score[u]), start, start + span - 1,
                              float(clip_score[u])))
     return out
-
-
-def pick_device(preference: str = "auto") -> str:
-    if preference != "auto":
-        return preference
-    return "cuda" if torch.cuda.is_available() else "cpu"

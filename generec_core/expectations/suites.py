@@ -21,7 +21,8 @@ from datetime import datetime
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from generec_core.config import EVENT_TYPES, ExpectationsConfig
+from generec_core.config import ExpectationsConfig
+from generec_core.datasets.interactions import EVENT_TYPES
 
 KEYS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts")
 # Spark type names as GX's Spark backend reports them

@@ -20,16 +20,18 @@ log = logging.getLogger(__name__)
 class DataQualityError(RuntimeError):
     """A critical expectation failed: nothing downstream (least of all publish) may run."""
 
-    def __init__(self, verdict: dict):
+    def __init__(self, verdict: dict, summary: dict | None = None):
         self.verdict = verdict
+        self.summary = summary  # the stopped stage's own summary, so its metrics are still recorded
         failures = "; ".join(verdict.get("critical_failures", []))
         pages = ", ".join(verdict.get("pages") or [s["html"] for s in verdict.get("suites", []) if s.get("html")])
         super().__init__(f"data-quality gate {verdict.get('gate')!r} failed for dt={verdict.get('dt')}: "
                          f"{failures} (validation results: {pages})")
 
 
-def raise_on_failure(verdict: dict) -> dict:
-    """Log every failed expectation by name; raise ``DataQualityError`` if a critical one failed."""
+def raise_on_failure(verdict: dict, summary: dict | None = None) -> dict:
+    """Log every failed expectation by name; raise ``DataQualityError`` (carrying the stage's
+    ``summary``) if a critical one failed."""
     for name in verdict.get("warnings", []):
         log.warning("data-quality warning (%s): %s", verdict.get("gate"), name)
     for name in verdict.get("skipped", []):
@@ -38,7 +40,7 @@ def raise_on_failure(verdict: dict) -> dict:
         return verdict
     for name in verdict.get("critical_failures", []):
         log.error("data-quality FAILED (%s): %s", verdict.get("gate"), name)
-    raise DataQualityError(verdict)
+    raise DataQualityError(verdict, summary)
 
 
 def brief(verdict: dict) -> dict:

@@ -20,13 +20,14 @@ import av
 import numpy as np
 
 from generec_core.config import GateConfig
-from generec_core.embedding.encoder import ImageEncoder
+from generec_core.embedding.base import ImageEncoder
 from generec_core.fidelity.checks import CheckResult, authenticity, cosine
 from generec_core.fidelity.faces import new_faces_check
 from generec_core.fidelity.metadata import clip_metadata, identifiability_check, identifier_check, image_metadata
 from generec_core.fidelity.quality import clip_duration_checks, decode_check, image_quality
 from generec_core.fidelity.safety import nsfw_scores, safety_check
 from generec_core.video.decode import VideoDecodeError, ffmpeg_reason, open_container
+from generec_core.video.quality import QualityThresholds
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,12 @@ class ClipAsset:
 
 
 class Auditor:
-    """Checks assets against ``GateConfig``; ``user_ids`` are the identifiers that must not leak."""
+    """Checks assets against ``GateConfig`` and the frame-quality bars; ``user_ids`` are the identifiers
+    that must not leak."""
 
-    def __init__(self, gate: GateConfig, encoder: ImageEncoder, user_ids: frozenset[str] = frozenset()) -> None:
-        self.gate, self.encoder, self.user_ids = gate, encoder, user_ids
+    def __init__(self, gate: GateConfig, encoder: ImageEncoder, user_ids: frozenset[str] = frozenset(),
+                 quality: QualityThresholds = QualityThresholds()) -> None:
+        self.gate, self.encoder, self.user_ids, self.quality = gate, encoder, user_ids, quality
 
     def images(self, assets: Sequence[ImageAsset]) -> list[list[CheckResult]]:
         """One list of check results per asset, in order."""
@@ -72,7 +75,7 @@ class Auditor:
         gate = self.gate
         metadata = _safe_metadata(image_metadata, asset.data)
         score = None if asset.source_embedding is None else cosine(embedding, asset.source_embedding)
-        checks = [*image_quality(pixels, gate), safety_check(nsfw, gate.max_nsfw),
+        checks = [*image_quality(pixels, gate, self.quality), safety_check(nsfw, gate.max_nsfw),
                   authenticity(score, gate.min_authenticity_generated if asset.generated else gate.min_authenticity)]
         if asset.generated:
             checks.append(new_faces_check(pixels, asset.source_pixels, candidate_neighbors=gate.face_candidate_neighbors,

@@ -18,15 +18,16 @@ GX has no "not NaN" expectation distinct from null, so NaNs are counted per row 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from generec_core.kinds import ThumbnailKind
+
 SUITE = "gate_manifest"
-KINDS = ("selected", "generated", "original")
+SELECTED, GENERATED, ORIGINAL = ThumbnailKind.SELECTED.value, ThumbnailKind.GENERATED.value, ThumbnailKind.ORIGINAL.value
 FLOAT_COLUMNS = ("score", "clip_score", "thumbnail_frame_ts", "clip_start_s", "clip_end_s")
 
 
@@ -58,7 +59,7 @@ def manifest_suite():
     from great_expectations.expectations.row_conditions import Column
 
     kind = Column("thumbnail_kind")
-    personalised = kind.is_in(["selected", "generated"])
+    personalised = kind.is_in([SELECTED, GENERATED])
     clip = Column("has_clip") == True  # noqa: E712 - a GX condition, not a Python comparison
 
     def guard(text: str) -> dict:
@@ -75,18 +76,19 @@ def manifest_suite():
           for c in ("score", "clip_score")],
         *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, meta=guard("non-negative times"))
           for c in ("thumbnail_frame_ts", "clip_start_s")],
-        gxe.ExpectColumnValuesToBeInSet(column="thumbnail_kind", value_set=list(KINDS), meta=guard("known kinds")),
-        gxe.ExpectColumnValuesToNotBeNull(column="generator_id", row_condition=kind == "generated",
+        gxe.ExpectColumnValuesToBeInSet(column="thumbnail_kind", value_set=[k.value for k in ThumbnailKind],
+                                        meta=guard("known kinds")),
+        gxe.ExpectColumnValuesToNotBeNull(column="generator_id", row_condition=kind == GENERATED,
                                           meta=guard("generated rows name their generator")),
-        gxe.ExpectColumnValuesToBeNull(column="generator_id", row_condition=kind.is_in(["selected", "original"]),
+        gxe.ExpectColumnValuesToBeNull(column="generator_id", row_condition=kind.is_in([SELECTED, ORIGINAL]),
                                        meta=guard("only generated rows name a generator")),
         *[gxe.ExpectColumnValuesToNotBeNull(column=c, row_condition=personalised,
                                             meta=guard("personalised rows carry their frame and score"))
           for c in ("thumbnail_frame_ts", "score")],
-        *[gxe.ExpectColumnValuesToBeNull(column=c, row_condition=kind == "original",
+        *[gxe.ExpectColumnValuesToBeNull(column=c, row_condition=kind == ORIGINAL,
                                          meta=guard("original rows carry no frame or score"))
           for c in ("thumbnail_frame_ts", "score")],
-        gxe.ExpectColumnValuesToBeInSet(column="thumbnail_is_cover", value_set=[True], row_condition=kind == "original",
+        gxe.ExpectColumnValuesToBeInSet(column="thumbnail_is_cover", value_set=[True], row_condition=kind == ORIGINAL,
                                         meta=guard("an original thumbnail is the item's cover")),
         *[gxe.ExpectColumnValuesToNotBeNull(column=c, row_condition=clip, meta=guard("a clip has its window"))
           for c in ("clip_start_s", "clip_end_s")],
@@ -97,33 +99,8 @@ def manifest_suite():
 
 
 def validate_manifest(rows: pa.Table, passed: dict[str, bool], run_name: str) -> tuple[dict, Any]:
-    """(JSON-able summary, GX validation result) of the manifest suite on the gate's rows.
+    """(JSON-able summary, GX validation result) of the manifest suite on the gate's rows."""
+    from generec_core.expectations.runner import summarise, validate
 
-    An ephemeral, in-memory GX context per run: the suite is code, the result is written by
-    the gate next to its other outputs, nothing else needs to persist.
-    """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    from generec_core.expectations.runner import summarise
-
-    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False)))
-    batch = (context.data_sources.add_pandas(name="gate").add_dataframe_asset(name="manifest")
-             .add_batch_definition_whole_dataframe(name="whole"))
-    suite = context.suites.add(manifest_suite())
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{SUITE}-validation",
-                                                                            data=batch, suite=suite))
-    checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{SUITE}-checkpoint", validation_definitions=[definition],
-                                                       result_format="SUMMARY"))
-    outcome = checkpoint.run(batch_parameters={"dataframe": manifest_frame(rows, passed)},
-                             run_id=RunIdentifier(run_name=run_name))
-    (result,) = outcome.run_results.values()
+    result = validate(manifest_suite(), manifest_frame(rows, passed), run_name)
     return summarise(SUITE, result), result

@@ -21,6 +21,7 @@ import struct
 import zlib
 from typing import Iterable
 
+import numpy as np
 from PIL import Image
 
 from generec_core.fidelity.checks import CheckResult
@@ -51,6 +52,20 @@ def ai_xmp_packet(generator_id: str) -> bytes:
         f' Iptc4xmpExt:DigitalSourceType="{AI_SOURCE_TYPE}" xmp:CreatorTool="generec {tool}"/>'
         '</rdf:RDF></x:xmpmeta><?xpacket end="r"?>'
     ).encode("utf-8")
+
+
+AI_MARK = "AI-generated thumbnail"
+
+
+def ai_marked_jpeg(pixels: np.ndarray, quality: int, generator_id: str) -> bytes:
+    """A generated image as JPEG, marked as AI-made in its own metadata (IPTC DigitalSourceType in XMP,
+    EXIF ImageDescription and Software); nothing about the user it was made for."""
+    exif = Image.Exif()
+    exif[0x010E] = f"{AI_MARK} ({generator_id})"
+    exif[0x0131] = f"generec {generator_id}"
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, optimize=True, exif=exif)
+    return mark_ai_generated(buf.getvalue(), generator_id)
 
 
 def mark_ai_generated(data: bytes, generator_id: str) -> bytes:

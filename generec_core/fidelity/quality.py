@@ -6,8 +6,10 @@ to the last frame and last what their window says, within sane clip-length bound
 The pixel facts come from ``video.quality.frame_metrics``, the same measurements the frames
 stage stores for selection (luma at a fixed analysis scale, variance of the Laplacian,
 1st/99th luma percentiles), so the gate and the selector can never disagree on what
-"blurred" means; only the thresholds differ. The gate's live in ``GateConfig``: it is the
-last line of defence and rejects what is clearly unfit, while selection prefers good frames.
+"blurred" means. The blank and blur bars are the selector's own (``QualityThresholds``, from
+the frames section): the gate never rejects a frame selection judged fit. The exposure bars
+are the gate's (``GateConfig``), looser than selection's: the gate is the last line of defence
+and rejects what is clearly unfit, while selection prefers good frames.
 
 - sharpness = var(Laplacian) / var(luma): blur removes high frequencies; dividing by the
   contrast keeps a dim but sharp shot (a night sky) from reading as blurred.
@@ -25,7 +27,7 @@ from PIL import Image
 
 from generec_core.config import GateConfig
 from generec_core.fidelity.checks import CheckResult
-from generec_core.video.quality import frame_metrics
+from generec_core.video.quality import QualityThresholds, frame_metrics
 
 
 def decode_image(data: bytes) -> np.ndarray:
@@ -35,7 +37,7 @@ def decode_image(data: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def image_quality(pixels: np.ndarray, gate: GateConfig) -> list[CheckResult]:
+def image_quality(pixels: np.ndarray, gate: GateConfig, quality: QualityThresholds) -> list[CheckResult]:
     """Resolution, blank, sharpness and exposure verdicts of decoded pixels."""
     m = frame_metrics([pixels], compare_previous=False)[0]
     side = float(min(pixels.shape[:2]))
@@ -44,8 +46,8 @@ def image_quality(pixels: np.ndarray, gate: GateConfig) -> list[CheckResult]:
     p01, p99 = m["luma_p01"], m["luma_p99"]
     return [
         CheckResult.of("min_resolution", side >= gate.min_side_px, side, float(gate.min_side_px), "too small"),
-        CheckResult.of("not_blank", std >= gate.min_pixel_std, round(std, 3), gate.min_pixel_std, "blank image"),
-        CheckResult.of("sharpness", sharpness >= gate.min_sharpness, round(sharpness, 4), gate.min_sharpness,
+        CheckResult.of("not_blank", std >= quality.min_std, round(std, 3), quality.min_std, "blank image"),
+        CheckResult.of("sharpness", sharpness >= quality.min_sharpness, round(sharpness, 4), quality.min_sharpness,
                        "blurred"),
         CheckResult.of("not_underexposed", p99 >= gate.dark_level, round(p99, 1), gate.dark_level, "underexposed"),
         CheckResult.of("not_overexposed", p01 <= gate.bright_level, round(p01, 1), gate.bright_level, "overexposed"),

@@ -3,11 +3,13 @@
 Bias: the share of rows shown as personalised (no fallback) per taste cluster and per user
 activity bucket. A gate that rejects one group's assets far more often than another's would
 quietly give that group a worse product; the gap makes it visible.
+
+The markup is ``generec_core/templates/fidelity.html.j2``; this module prepares its data.
 """
 
 from __future__ import annotations
 
-import html
+from generec_core.templates import render
 
 BIAS_GAP_WARNING = 0.2  # a pass-rate spread between groups at least this large is flagged
 
@@ -16,30 +18,22 @@ def gate_section(gate: dict | None) -> str:
     """HTML for the gate's metrics (the ``gate`` stage's recorded summary); empty when it did not run."""
     if not gate or "by_stage" not in gate:
         return ""
-    esc = html.escape
-    parts = ["<table><tr><th>stage</th><th>assets</th><th>passed</th><th>pass rate</th><th>floor</th></tr>"]
-    for stage, s in gate["by_stage"].items():
-        parts.append(f"<tr><td>{esc(stage)}</td><td>{s['assets']}</td><td>{s['passed']}</td>"
-                     f"<td>{esc(str(s['pass_rate']))}</td><td>{s['floor']}</td></tr>")
-    parts.append("</table>")
+    by_stage = [{"name": stage, "assets": s["assets"], "passed": s["passed"], "pass_rate": s["pass_rate"],
+                 "floor": s["floor"]} for stage, s in gate["by_stage"].items()]
     failed = gate.get("failed_checks") or {}
-    parts.append("<p>Failed checks: " + (esc(", ".join(f"{k} {v}" for k, v in failed.items())) or "none") + "</p>")
     checks = gate.get("manifest_checks") or {}
-    parts.append(f"<p>Manifest data checks (great-expectations): "
-                 f"{'passed' if checks.get('success') else 'FAILED'}, {checks.get('evaluated', 0)} expectations"
-                 + "".join(f"<br>{esc(f)}" for f in checks.get("failed", [])) + "</p>")
-    for axis, title in (("cluster", "taste cluster"), ("activity", "user activity")):
-        parts.append(_bias_table(gate.get("bias", {}).get(axis), title))
-    return "\n".join(parts)
+    manifest_checks = {"success": bool(checks.get("success")), "evaluated": checks.get("evaluated", 0),
+                       "failed": list(checks.get("failed", []))}
+    bias = [_bias_table(gate.get("bias", {}).get(axis), title)
+            for axis, title in (("cluster", "taste cluster"), ("activity", "user activity"))]
+    return render("fidelity.html.j2", by_stage=by_stage, failed_checks=[f"{k} {v}" for k, v in failed.items()],
+                  manifest_checks=manifest_checks, bias=[table for table in bias if table])
 
 
-def _bias_table(bias: dict | None, title: str) -> str:
+def _bias_table(bias: dict | None, title: str) -> dict | None:
+    """One axis's groups for the template; None when there are none to show."""
     if not bias or not bias.get("groups"):
-        return ""
-    esc = html.escape
+        return None
     gap = bias.get("gap", 0.0)
-    flag = f" <b>— gap {gap} between groups</b>" if gap >= BIAS_GAP_WARNING else f" (gap {gap})"
-    rows = "".join(f"<tr><td>{esc(g)}</td><td>{v['rows']}</td><td>{v['pass_rate']}</td></tr>"
-                   for g, v in bias["groups"].items())
-    return (f"<h3>Rows shown as personalised, by {esc(title)}{flag}</h3>"
-            f"<table><tr><th>{esc(title)}</th><th>rows</th><th>pass rate</th></tr>{rows}</table>")
+    return {"title": title, "gap": gap, "flagged": gap >= BIAS_GAP_WARNING,
+            "groups": [{"name": g, "rows": v["rows"], "pass_rate": v["pass_rate"]} for g, v in bias["groups"].items()]}

@@ -1,8 +1,9 @@
-"""One interface for every thumbnail generator, so config picks the backend and lineage records it.
+"""What every thumbnail generator is, so config picks the backend and lineage records it.
 
 A backend turns a batch of ``GenerationRequest`` (source frame, taste palette, styles,
 prompt, seed, liked covers) into RGB images of the source frame's size. The stage around
-it plans, stages and records; a backend never touches storage.
+it plans, stages and records; a backend never touches storage. Backends (``restyle.py``,
+``diffusion.py``) build on this module; ``generators.py`` picks one from the config.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from generec_core.config import GenerationConfig
 from generec_core.generation.palette import Palette
-
-BACKENDS: tuple[str, ...] = ("restyle", "diffusers", "none")
 
 
 class GeneratorUnavailable(RuntimeError):
@@ -64,16 +62,3 @@ def generation_seed(group: str, item_id: str, model_id: str, date: str) -> int:
     """
     digest = hashlib.sha256("\x1f".join((group, item_id, model_id, date)).encode("utf-8")).hexdigest()
     return int(digest[:15], 16)  # < 2**60: fits torch.Generator.manual_seed and int64 columns
-
-
-def load_generator(config: GenerationConfig) -> Generator:
-    """The configured backend, ready to run; a bad backend name or missing weights raise here."""
-    if config.backend == "restyle":
-        from generec_core.generation.restyle import RestyleGenerator
-
-        return RestyleGenerator(config.strength, config.crop_scale)
-    if config.backend == "diffusers":
-        from generec_core.generation.diffusion import DiffusersGenerator
-
-        return DiffusersGenerator(config)
-    raise ValueError(f"unknown generation.backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -15,22 +15,21 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from generec_core.generation.kmeans import assign_to, weighted_kmeans
-from generec_core.layout import Layout
-from generec_core.storage import read_parquet
 
 FIT_USERS = 20_000
 COLD = "cold"
 
 
-def user_clusters(layout: Layout, date: str, k: int) -> tuple[dict[str, str], str]:
-    """(every user of the date -> cluster label, where the labels came from: "features" or "kmeans-fallback").
+def user_clusters(features: pa.Table, k: int) -> tuple[dict[str, str], str]:
+    """(every user of the date's features -> cluster label, where the labels came from: "features" or
+    "kmeans-fallback").
 
     All users, not one shard's: a cluster's taste palette is drawn from its members in every shard.
     """
-    features = read_parquet(layout.user_features(date))
     if "cluster" in features.column_names:
         pairs = zip(features["user_id"].to_pylist(), features["cluster"].to_pylist())
         return {u: (COLD if c is None else f"c{c}") for u, c in pairs}, "features"
@@ -41,7 +40,7 @@ def _stable_key(user_id: str) -> str:
     return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
 
 
-def _kmeans_fallback(features, k: int) -> dict[str, str]:
+def _kmeans_fallback(features: pa.Table, k: int) -> dict[str, str]:
     if k < 1:
         raise ValueError(f"generation.clusters must be >= 1, got {k}")
     out = {u: COLD for u in features["user_id"].to_pylist()}

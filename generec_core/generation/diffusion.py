@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 from generec_core.config import GenerationConfig
-from generec_core.embedding.encoder import resolve_device
+from generec_core.devices import resolve_device, resolve_dtype
 from generec_core.generation.backend import GenerationRequest, GenerationSettings, GeneratorUnavailable
 
 log = logging.getLogger(__name__)
@@ -84,16 +84,6 @@ def model_family(model_dir: Path, model_id: str) -> str:
     return ("sdxl" if xl else "sd") + ("-turbo" if turbo else "")
 
 
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """auto: float16 on CUDA (halves memory, tensor cores), float32 on CPU (half is slow or missing there)."""
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-    if name not in dtypes:
-        raise ValueError(f"generation.dtype must be auto or one of {sorted(dtypes)}, got {name!r}")
-    return dtypes[name]
-
-
 def model_size(height: int, width: int, resolution: int) -> tuple[int, int]:
     """(h, w) with the longest side = ``resolution``, both multiples of 8 (the VAE's stride)."""
     scale = resolution / max(height, width)
@@ -140,7 +130,7 @@ class DiffusersGenerator:
         steps = defaults.steps if config.steps is None else config.steps
         _validate(strength, steps, config.resolution)
         self.device = resolve_device(config.device)
-        self.dtype = resolve_dtype(config.dtype, self.device)
+        self.dtype = resolve_dtype(config.precision, self.device)
         self.batch_size = max(1, config.batch_size)
         self.negative_prompt = config.negative_prompt
         if pipe is None:

@@ -1,19 +1,16 @@
 """The instructor's per-user guidance and trigger policy, as generation uses them.
 
-The instructor (``generec_core/instructor``) owns the guidance record, its reader
-(``stages/instruct.guidance_for``), the trigger policy (``should_generate``) and the style
-vocabulary (``style_prompt``); this module only adds what generation needs on top: whether a
-user asked for generation *explicitly* (then the image is theirs alone, not their cluster's).
-No guidance for the date (the instruct stage did not run) is normal: every user then gets
-the defaults.
+The instructor (``generec_core/instructor``) owns the guidance record (stored by
+``datasets.guidance``), the trigger policy (``should_generate``) and the style vocabulary
+(``style_prompt``); this module only adds what generation needs on top: whether a user asked
+for generation *explicitly* (then the image is theirs alone, not their cluster's).
 """
 
 from __future__ import annotations
 
 from generec_core.instructor import Guidance, should_generate, style_prompt
-from generec_core.stages.instruct import guidance_for
 
-__all__ = ["Guidance", "guidance_for", "is_explicit", "should_generate", "style_prompt"]
+__all__ = ["Guidance", "is_explicit", "should_generate", "style_prompt"]
 
 
 def is_explicit(guidance: Guidance | None) -> bool:

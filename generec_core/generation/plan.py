@@ -26,6 +26,7 @@ from generec_core.config import GenerationConfig, InstructorConfig
 from generec_core.generation.clusters import COLD
 from generec_core.generation.guidance import Guidance, is_explicit, should_generate, style_prompt
 from generec_core.generation.palette import Palette, colour_words
+from generec_core.kinds import ThumbnailKind
 
 TRIGGERS: tuple[str, ...] = ("policy", "all", "none")
 PER_USER, CLUSTER = "user", "cluster"
@@ -48,7 +49,7 @@ class GenerationJob:
 def trigger(row: dict, guidance: Guidance | None, cover_skips: int, config: GenerationConfig,
             instructor: InstructorConfig) -> tuple[str | None, str]:
     """(PER_USER | CLUSTER | None, reason) for one staged row (the policy in the module docstring)."""
-    if row["thumbnail_kind"] != "selected" or row["thumbnail_frame_idx"] is None:
+    if row["thumbnail_kind"] != ThumbnailKind.SELECTED or row["thumbnail_frame_idx"] is None:
         return None, "not_selected"
     if guidance is not None and guidance.opt_out:
         return None, "opt_out"

@@ -1,8 +1,7 @@
 """Instructor: users' natural-language instructions and feedback -> generation guidance.
 
-One guidance record per user and date, at ``features/guidance/dt=<date>/guidance.jsonl``
-(``Layout.guidance``), one JSON object per line. THE RECORD CONTRACT (stable; the editor
-and the generator read it, add fields only)::
+One guidance record per user and date, stored by ``datasets.guidance`` (one JSON object per
+line). THE RECORD CONTRACT (stable; the editor and the generator read it, add fields only)::
 
     {"user_id":       str,
      "generate":      bool,        # the guidance itself asks for generated thumbnails
@@ -23,7 +22,7 @@ Sorted lists, no free text: nothing a user typed reaches a prompt, a file name o
 
 Entry points: ``read_instruction(text)`` (one instruction -> Guidance, used by the CLI),
 ``stages/instruct.py`` (the nightly stage), ``guidance.should_generate`` (trigger policy),
-``stages/instruct.guidance_for(config, date)`` (consumers' reader).
+``datasets.guidance.read_guidance(layout, date)`` (consumers' reader).
 """
 
 from __future__ import annotations

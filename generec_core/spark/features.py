@@ -67,9 +67,10 @@ platforms (unlike Python's ``hash`` or Spark's Murmur3 seed choice).
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime, time, timedelta, timezone
+from functools import cached_property
 from typing import Iterator
 
 import numpy as np
@@ -81,19 +82,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from scipy import sparse
 
-from generec_core.config import FeaturesConfig, PipelineConfig
-from generec_core.layout import Layout, run_id_for
-from generec_core.spark.ingest import parse_date, read_lake_interactions
-from generec_core.spark.session import spark_path
+from generec_core.config import FeaturesConfig
+from generec_core.datasets.frames import COVER_FRAME_IDX
+from generec_core.datasets.users import USER_FEATURE_COLUMNS, WORKLIST_COLUMNS
+from generec_core.spark.ingest import parse_date
 
-COVER_FRAME_IDX = -1
 TASTE_KNN, POPULAR, ALS = "taste_knn", "popular", "als"
 _EPS = 1e-12
 _BLOCK_CELLS = 2_000_000  # users x items scores held at once while scoring a batch
-
-USER_FEATURE_COLUMNS: tuple[str, ...] = ("user_id", "taste", "n_likes", "is_cold", "support", "cluster")
-WORKLIST_COLUMNS: tuple[str, ...] = (
-    "user_id", "item_id", "shard", "retriever", "candidate_score", "rank", "is_cold", "als_score", "cluster")
 
 _SCORED_SCHEMA = T.StructType([
     T.StructField("user_id", T.StringType()),
@@ -341,13 +337,8 @@ class Scorer:
         return scores
 
 
-def _pairs(spark: SparkSession, config: PipelineConfig, date: str) -> DataFrame:
+def _pairs(lake: DataFrame, features: FeaturesConfig, date: str) -> DataFrame:
     """Distinct (user, item) up to ``date`` with ``liked`` and the decayed ``signal``."""
-    lake = read_lake_interactions(spark, config.root)
-    if lake is None:
-        raise FileNotFoundError(
-            f"no cleaned interactions at {Layout(config.root).lake_interactions()}: run the ingest first")
-    features = config.features
     age_days = F.greatest(F.lit(0.0), (F.lit(interval_end(date).timestamp() * 1e6) - F.unix_micros("ts")) / 86400e6)
     decayed = event_weight(features) * F.pow(F.lit(0.5), age_days / F.lit(features.half_life_days))
     return (lake.where(F.col("dt") <= date)
@@ -415,20 +406,27 @@ def _with_clusters(scored: DataFrame, features: FeaturesConfig, n_warm: int) -> 
     return clustered.drop("_features", "_cluster")
 
 
-def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, frames: pa.Table) -> dict:
-    """Write ``features/users/dt=<date>`` and the run's worklist; return the counts.
+@dataclass(frozen=True)
+class UserFeatures:
+    users: DataFrame  # USER_FEATURE_COLUMNS, partitioned and sorted by user
+    worklist: DataFrame  # WORKLIST_COLUMNS, partitioned by shard, sorted by (shard, user, rank)
+    counts: dict
 
-    Counts: users, cold_users, worklist_rows, rows_per_shard {shard: n} (every shard listed,
-    zeros included, so the orchestrator can map over a fixed set), rows_per_retriever,
-    clusters (distinct cluster ids in use), taste_mode, dim (the embedding dimension of the tastes).
+
+@contextmanager
+def user_features(spark: SparkSession, lake: DataFrame, frames: pa.Table, features: FeaturesConfig,
+                  date: str) -> Iterator[UserFeatures]:
+    """Tastes, clusters, candidates and shards for ``date`` from the lake and the frame embeddings.
+
+    The results stay cached while the caller writes them and are released on exit. Counts: users,
+    cold_users, worklist_rows, rows_per_shard {shard: n} (every shard listed, zeros included, so the
+    orchestrator can map over a fixed set), rows_per_retriever, clusters (distinct cluster ids in
+    use), taste_mode, dim (the embedding dimension of the tastes).
     """
     parse_date(date)
-    layout = Layout(config.root)
-    run_id = run_id_for(date)
-    features = config.features
     index = ItemIndex.from_frames(frames)
 
-    pairs = _pairs(spark, config, date).persist()
+    pairs = _pairs(lake, features, date).persist()
     cached: list[DataFrame] = [pairs]
     broadcast = None
     try:
@@ -469,8 +467,6 @@ def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, 
         n_clusters = result.select("cluster").distinct().count()
         by_retriever = (result.select(F.explode("cand_retrievers").alias("retriever"))
                         .groupBy("retriever").count().collect())
-        (result.select(*USER_FEATURE_COLUMNS).repartition("user_id").sortWithinPartitions("user_id")
-         .write.mode("overwrite").parquet(spark_path(layout.user_features(date))))
         worklist = (result
                     .select("user_id", "shard", "is_cold", "cluster", "cand_scores", "cand_retrievers", "cand_als",
                             F.posexplode("cand_item_ids").alias("pos", "item_id"))
@@ -478,25 +474,27 @@ def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, 
                     .withColumn("candidate_score", F.col("cand_scores")[F.col("pos")])
                     .withColumn("als_score", F.col("cand_als")[F.col("pos")])
                     .withColumn("rank", (F.col("pos") + 1).cast("int")))
-        (worklist.select(*WORKLIST_COLUMNS).repartition("shard").sortWithinPartitions("shard", "user_id", "rank")
-         .write.mode("overwrite").parquet(spark_path(layout.worklist(run_id))))
+        per_shard = {str(s): 0 for s in range(features.shards)}
+        for row in stats:
+            per_shard[str(row["shard"])] = int(row["rows"] or 0)
+        yield UserFeatures(
+            users=result.select(*USER_FEATURE_COLUMNS).repartition("user_id").sortWithinPartitions("user_id"),
+            worklist=(worklist.select(*WORKLIST_COLUMNS).repartition("shard")
+                      .sortWithinPartitions("shard", "user_id", "rank")),
+            counts={
+                "dt": date,
+                "taste_mode": features.taste_mode,
+                "dim": index.dim,
+                "users": sum(int(r["users"]) for r in stats),
+                "cold_users": sum(int(r["cold"] or 0) for r in stats),
+                "clusters": n_clusters,
+                "worklist_rows": sum(per_shard.values()),
+                "rows_per_shard": per_shard,
+                "rows_per_retriever": {r["retriever"]: int(r["count"])
+                                       for r in sorted(by_retriever, key=lambda r: r[0])},
+            })
     finally:
         for frame in reversed(cached):
             frame.unpersist()
         if broadcast is not None:
             broadcast.unpersist()
-
-    per_shard = {str(s): 0 for s in range(features.shards)}
-    for row in stats:
-        per_shard[str(row["shard"])] = int(row["rows"] or 0)
-    return {
-        "dt": date,
-        "taste_mode": features.taste_mode,
-        "dim": index.dim,
-        "users": sum(int(r["users"]) for r in stats),
-        "cold_users": sum(int(r["cold"] or 0) for r in stats),
-        "clusters": n_clusters,
-        "worklist_rows": sum(per_shard.values()),
-        "rows_per_shard": per_shard,
-        "rows_per_retriever": {r["retriever"]: int(r["count"]) for r in sorted(by_retriever, key=lambda r: r[0])},
-    }

@@ -2,7 +2,7 @@
 
 Input contract (``raw/interactions/dt=YYYY-MM-DD/*.jsonl``, one JSON object per line):
 ``event_id`` (string, unique), ``user_id`` (string), ``item_id`` (string), ``event_type``
-(one of ``config.EVENT_TYPES``), ``ts`` (ISO-8601 date-time, UTC; a zone-less value is read
+(one of ``datasets.interactions.EVENT_TYPES``), ``ts`` (ISO-8601 date-time, UTC; a zone-less value is read
 as UTC, an explicit offset is converted), optional ``watch_ms`` (JSON integer). Unknown
 extra fields are ignored so upstream can add fields without breaking us.
 
@@ -58,18 +58,18 @@ glued on one line (``{..}{..}``) keep the first; a line that does not end in ``}
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date as Date
 from datetime import datetime, time, timedelta, timezone
-from typing import Callable
+from typing import Iterator
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from generec_core.config import EVENT_TYPES, PipelineConfig
-from generec_core.layout import Layout
-from generec_core.spark.session import spark_path
-from generec_core.storage import list_uris
+from generec_core.config import IngestConfig
+from generec_core.datasets.interactions import EVENT_TYPES, LAKE_COLUMNS, QUARANTINE_COLUMNS
 
 REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts")
 OPTIONAL_INT_FIELDS: tuple[str, ...] = ("watch_ms",)
@@ -93,17 +93,6 @@ _JSON_OPTIONS = {
 _INT_VARIANT_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
 
-LAKE_SCHEMA = T.StructType([
-    T.StructField("event_id", T.StringType()),
-    T.StructField("user_id", T.StringType()),
-    T.StructField("item_id", T.StringType()),
-    T.StructField("event_type", T.StringType()),
-    T.StructField("ts", T.TimestampType()),
-    T.StructField("watch_ms", T.LongType()),
-    T.StructField("dt", T.StringType()),
-])
-LAKE_COLUMNS: tuple[str, ...] = tuple(f.name for f in LAKE_SCHEMA.fields)
-QUARANTINE_COLUMNS: tuple[str, ...] = ("line", "line_bytes", "reason", "dt")
 OVERSIZED, NON_UTF8 = "oversized_line", "non_utf8"
 
 _CLEAN, _QUARANTINED, _DUPLICATE, _REPLAY = "clean", "quarantined", "duplicate", "duplicate_replay"
@@ -132,7 +121,7 @@ def _json_type(field: Column) -> Column:
 
 
 def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = EVENT_TYPES,
-                   max_line_bytes: int = 65536) -> DataFrame:
+                   max_line_bytes: int = IngestConfig.max_line_bytes) -> DataFrame:
     """Parse raw lines (column ``value``) and attach a ``reason`` (null for good rows).
 
     Returns columns: line, line_bytes, reason, and the typed contract fields (null where
@@ -198,26 +187,6 @@ def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = E
     )
 
 
-def read_lake_interactions(spark: SparkSession, root: str) -> DataFrame | None:
-    """All cleaned interactions (every dt partition) with the lake's explicit schema; None if empty.
-
-    The explicit schema keeps ``dt`` a string (partition inference would make it a date)
-    and lets filters on ``dt`` prune partitions.
-    """
-    lake_uri = Layout(root).lake_interactions()
-    if not list_uris(lake_uri, ".parquet"):
-        return None
-    return spark.read.schema(LAKE_SCHEMA).parquet(spark_path(lake_uri))
-
-
-def _read_raw_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
-    files = list_uris(raw_uri, ".jsonl")
-    if not files:
-        raise FileNotFoundError(f"no interaction logs (*.jsonl) at {raw_uri}")
-    lines = spark.read.text([spark_path(f) for f in files])
-    return lines.where(F.trim(F.col("value")) != "")
-
-
 def _tag_good_rows(good: DataFrame, prior_ids: DataFrame | None) -> DataFrame:
     """Status per good row: first copy of an event_id in the date is kept, others are duplicates."""
     order = Window.partitionBy("event_id").orderBy("ts", "user_id", "item_id", "event_type", "watch_ms")
@@ -255,29 +224,27 @@ def _counts(rows: list, date: str) -> dict:
     }
 
 
-def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str,
-                       audit: Callable[[DataFrame], dict] | None = None) -> dict:
-    """Clean one day of raw interaction logs into the lake; return the counts.
+@dataclass(frozen=True)
+class CleanDay:
+    """One day of logs, cleaned: what the lake and the quarantine get, and what the gate audits."""
 
-    Writes ``lake/interactions/dt=<date>`` (good rows) and
-    ``lake/quarantine/interactions/dt=<date>`` (bad lines + reason), both overwritten.
-    ``read == clean + quarantined + duplicates + duplicate_replays`` always holds.
+    clean: DataFrame  # LAKE_COLUMNS, hash-partitioned and sorted by event_id (re-runs write the same rows)
+    quarantined: DataFrame  # QUARANTINE_COLUMNS, one reason per line
+    accepted: DataFrame  # clean, duplicate and replayed events: LAKE_COLUMNS + status
+    counts: dict  # read == clean + quarantined + duplicates + duplicate_replays
 
-    ``audit`` (a data-quality gate) is called after the writes with the day's ACCEPTED rows
-    (clean, duplicate and replayed events, lake columns + ``status``) while they are still
-    cached, so the gate sees what arrived without parsing the raw logs a second time; its
-    return value is kept under ``counts["audit"]``.
+
+@contextmanager
+def clean_day(lines: DataFrame, lake: DataFrame | None, date: str, max_line_bytes: int) -> Iterator[CleanDay]:
+    """Classify and deduplicate one day of raw lines against the lake's other dates.
+
+    The day's tagged rows stay cached while the caller writes and audits them (so the gate sees
+    what arrived without parsing the raw logs a second time), and are released on exit.
     """
     parse_date(date)
-    layout = Layout(config.root)
     day_start = accepted_interval(date)[0] + LATENESS
-
-    classified = classify_lines(_read_raw_lines(spark, layout.raw_interactions(date)), date,
-                                max_line_bytes=config.ingest.max_line_bytes)
-    lake = read_lake_interactions(spark, config.root)
-    prior_ids = None if lake is None else (
-        lake.where(F.col("dt") != date).select("event_id").distinct())
-
+    classified = classify_lines(lines, date, max_line_bytes=max_line_bytes)
+    prior_ids = None if lake is None else lake.where(F.col("dt") != date).select("event_id").distinct()
     good = _tag_good_rows(classified.where(F.col("reason").isNull()).drop("line", "line_bytes"), prior_ids)
     bad = classified.where(F.col("reason").isNotNull()).withColumn("status", F.lit(_QUARANTINED))
     tagged = good.unionByName(bad, allowMissingColumns=True).withColumn("dt", F.lit(date)).persist()
@@ -286,18 +253,12 @@ def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str,
                 .agg(F.count(F.lit(1)).alias("n"),
                      F.sum((F.col("ts") < F.lit(day_start)).cast("long")).alias("late"))
                 .collect())
-        counts = _counts(rows, date)
-
-        clean = (tagged.where(F.col("status") == _CLEAN).select(*LAKE_COLUMNS)
-                 .repartition("event_id").sortWithinPartitions("event_id"))
-        clean.write.mode("overwrite").parquet(spark_path(layout.lake_interactions(date)))
-
-        quarantined = (tagged.where(F.col("status") == _QUARANTINED).select(*QUARANTINE_COLUMNS)
-                       .repartition("line").sortWithinPartitions("line", "reason"))
-        quarantined.write.mode("overwrite").parquet(spark_path(layout.quarantine("interactions", date)))
-        if audit is not None:
-            counts["audit"] = audit(tagged.where(F.col("status") != _QUARANTINED).select(*LAKE_COLUMNS, "status"))
+        yield CleanDay(
+            clean=(tagged.where(F.col("status") == _CLEAN).select(*LAKE_COLUMNS)
+                   .repartition("event_id").sortWithinPartitions("event_id")),
+            quarantined=(tagged.where(F.col("status") == _QUARANTINED).select(*QUARANTINE_COLUMNS)
+                         .repartition("line").sortWithinPartitions("line", "reason")),
+            accepted=tagged.where(F.col("status") != _QUARANTINED).select(*LAKE_COLUMNS, "status"),
+            counts=_counts(rows, date))
     finally:
         tagged.unpersist()
-
-    return counts

@@ -1,4 +1,4 @@
-"""Publish a gated run to the catalog: assets, then the date's manifest, then the CURRENT pointer.
+"""Stage ``publish``: a gated run goes to the catalog: assets, then the date's manifest, then the CURRENT pointer.
 
 The order is the protocol, and each step is a conditional write so that a crash or a rival
 publisher at any point leaves the catalog readable:
@@ -27,26 +27,18 @@ import json
 import logging
 import os
 import re
-from typing import Callable
+from typing import Callable, TypedDict
 
 import pyarrow as pa
 
-from generec_core.catalog.manifests import read_current
 from generec_core.config import PipelineConfig, PublishConfig
-from generec_core.layout import Layout, run_id_for
-from generec_core.storage import PreconditionFailed, parquet_bytes, read_parquet, sha256_hex, storage_for
+from generec_core.datasets.catalog import MANIFEST_SCHEMA, read_current, version
+from generec_core.datasets.gate import read_gate_rows
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.storage import PreconditionFailed, parquet_bytes, sha256_hex
 
 log = logging.getLogger(__name__)
 
-MANIFEST_SCHEMA = pa.schema([
-    ("user_id", pa.string()), ("item_id", pa.string()),
-    ("thumbnail_uri", pa.string()), ("thumbnail_kind", pa.string()), ("thumbnail_frame_ts", pa.float64()),
-    ("cover_uri", pa.string()),
-    ("clip_uri", pa.string()), ("clip_start_s", pa.float64()), ("clip_end_s", pa.float64()),
-    ("score", pa.float64()), ("clip_score", pa.float64()), ("retriever", pa.string()),
-    ("fallback", pa.string()), ("run_id", pa.string()), ("date", pa.string()),
-    ("encoder_id", pa.string()), ("generator_id", pa.string()),
-])
 STAGED_COLUMNS: tuple[str, ...] = ("thumbnail_staged", "cover_staged", "clip_staged")
 ASSET_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "mp4"})
 
@@ -65,17 +57,34 @@ class UnpublishableAsset(ValueError):
     """A gate row names a staged file outside this run's audit zone or of an unknown type."""
 
 
-def publish(config: PipelineConfig, date: str) -> dict:
-    layout, run_id = Layout(config.root), run_id_for(date)
-    rows = read_parquet(layout.gate_rows(run_id)).to_pylist()
+class PublishSummary(TypedDict, total=False):
+    rows: int
+    assets: int
+    assets_uploaded: int
+    assets_restored: int
+    manifest: str
+    current_moved: bool
+    dry_run: bool
+    published: bool
+
+
+def run(config: PipelineConfig, date: str) -> PublishSummary:
+    if config.run.dry_run:  # a dry run audits everything and leaves the catalog untouched
+        return {"dry_run": True, "published": False}
+    return publish(config, date)
+
+
+def publish(config: PipelineConfig, date: str) -> PublishSummary:
+    layout, run_id = Layout.for_config(config), run_id_for(date)
+    rows = read_gate_rows(layout, run_id)
     manifest_uri = layout.manifest(date, run_id)
-    base_version = _version(manifest_uri)  # read first: a same-date publisher committing after this wins
+    base_version = version(layout, manifest_uri)  # read first: a same-date publisher committing after this wins
     published, reused = _publish_assets(layout, run_id, rows)
     _checkpoint("after-assets")
     body = parquet_bytes(_manifest(rows, published, run_id, date))
-    _commit_manifest(config.publish, manifest_uri, body, base_version, run_id)
+    _commit_manifest(layout, config.publish, manifest_uri, body, base_version, run_id)
     _checkpoint("after-manifest")
-    restored = _restore_missing(reused)
+    restored = _restore_missing(layout, reused)
     pointer = {"run_id": run_id, "date": date, "manifest": manifest_uri, "manifest_sha256": sha256_hex(body)}
     moved = _swap_current(config.publish, layout, pointer)
     log.info("publish run=%s rows=%s assets=%s new=%s restored=%s current_moved=%s",
@@ -93,12 +102,7 @@ def _checkpoint(step: str) -> None:
         os._exit(FAULT_EXIT_CODE)
 
 
-def _version(uri: str) -> str | None:
-    info = storage_for(uri).head(uri)
-    return None if info is None else info.etag
-
-
-def _publish_assets(layout: Layout, run_id: str, rows: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
+def _publish_assets(layout: Layout, run_id: str, rows: list) -> tuple[dict[str, str], dict[str, str]]:
     """Staged URI -> published URI for every asset the rows use; plus the reused ones (published -> staged)."""
     staged_assets = sorted({r[c] for r in rows for c in STAGED_COLUMNS if r.get(c)})
     published: dict[str, str] = {}
@@ -114,9 +118,9 @@ def _publish_assets(layout: Layout, run_id: str, rows: list[dict]) -> tuple[dict
 def _publish_asset(layout: Layout, run_id: str, staged_uri: str) -> tuple[str, bool]:
     """Content-address one staged asset; an existing identical object is reused, never rewritten."""
     ext = _asset_extension(layout, run_id, staged_uri)
-    data = storage_for(staged_uri).read_bytes(staged_uri)
+    data = layout.store.read_bytes(staged_uri)
     target = layout.asset(sha256_hex(data), ext)
-    store = storage_for(target)
+    store = layout.store
     if store.head(target) is not None:  # cheaper than sending the bytes to be refused; create-only still guards
         return target, False
     try:
@@ -138,7 +142,7 @@ def _asset_extension(layout: Layout, run_id: str, staged_uri: str) -> str:
     return ext
 
 
-def _manifest(rows: list[dict], published: dict[str, str], run_id: str, date: str) -> pa.Table:
+def _manifest(rows: list, published: dict[str, str], run_id: str, date: str) -> pa.Table:
     out = []
     for r in sorted(rows, key=lambda r: (r["user_id"], r["item_id"])):
         out.append({
@@ -158,9 +162,10 @@ def _attempts(policy: PublishConfig) -> int:
     return policy.conflict_retries if policy.on_conflict == "retry" else 1
 
 
-def _commit_manifest(policy: PublishConfig, uri: str, body: bytes, base_version: str | None, run_id: str) -> None:
+def _commit_manifest(layout: Layout, policy: PublishConfig, uri: str, body: bytes, base_version: str | None,
+                     run_id: str) -> None:
     """Replace the date's manifest in one write, only if nobody replaced it since we started."""
-    store = storage_for(uri)
+    store = layout.store
     for attempt in range(1, _attempts(policy) + 1):
         try:
             store.write_bytes(uri, body, if_none_match=base_version is None, if_match=base_version)
@@ -171,18 +176,18 @@ def _commit_manifest(policy: PublishConfig, uri: str, body: bytes, base_version:
                     f"{run_id}: the manifest {uri} was committed by another publisher while this one was "
                     "publishing; that publish won. Re-run publish to replace it, or set "
                     "publish.on_conflict='retry' to publish on top automatically") from None
-            base_version = _version(uri)
+            base_version = version(layout, uri)
             log.warning("%s: manifest changed under us, retrying on top (attempt %s)", run_id, attempt + 1)
 
 
-def _restore_missing(reused: dict[str, str]) -> int:
+def _restore_missing(layout: Layout, reused: dict[str, str]) -> int:
     """Re-upload reused assets that vanished (``catalog gc`` removed an unreferenced copy meanwhile)."""
     restored = 0
     for target, staged in sorted(reused.items()):
-        if storage_for(target).head(target) is None:
-            data = storage_for(staged).read_bytes(staged)
+        if layout.store.head(target) is None:
+            data = layout.store.read_bytes(staged)
             try:
-                storage_for(target).write_bytes(target, data, if_none_match=True)
+                layout.store.write_bytes(target, data, if_none_match=True)
                 restored += 1
             except PreconditionFailed:
                 pass
@@ -192,7 +197,7 @@ def _restore_missing(reused: dict[str, str]) -> int:
 def _swap_current(policy: PublishConfig, layout: Layout, pointer: dict) -> bool:
     """Compare-and-swap CURRENT to our manifest; False when a newer date is already live."""
     body = json.dumps(pointer, sort_keys=True).encode()
-    store = storage_for(layout.current)
+    store = layout.store
     for attempt in range(1, _attempts(policy) + 1):
         current, etag = read_current(layout)
         if current is not None and current.get("date", "") > pointer["date"]:

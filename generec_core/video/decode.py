@@ -26,6 +26,8 @@ from typing import Iterator, Union
 import av
 import numpy as np
 
+from generec_core.config import FramesConfig
+
 VideoSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 """A local path, or the whole file's bytes (what ``storage.read_bytes`` returns)."""
 
@@ -328,3 +330,10 @@ def sample_frames(path: VideoSource, n: int = 32, max_side: int = 640,
         width=timeline.height if sideways else timeline.width,
         height=timeline.width if sideways else timeline.height,
     )
+
+
+def sample_item(source: VideoSource, frames: FramesConfig) -> SampledVideo:
+    """The frames this config samples from a video: every stage that decodes an item (the frames
+    stage embedding them, the editor staging them) must see exactly the same ones."""
+    rate = frames.sample_fps if frames.sampling == "rate" else None
+    return sample_frames(source, n=frames.frames_per_video, max_side=frames.max_side, rate=rate)

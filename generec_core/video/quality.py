@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from generec_core.config import FramesConfig
+
 ANALYSIS_SIDE = 256
 THUMB_SIDE = 32
 
@@ -48,14 +50,16 @@ FLAGS: tuple[str, ...] = ("blank", "blurry", "underexposed", "overexposed", "dup
 
 @dataclass(frozen=True)
 class QualityThresholds:
-    min_std: float = 4.0
-    min_sharpness: float = 0.01
-    dark_level: float = 40.0
-    bright_level: float = 215.0
-    min_change: float = 1.0
+    """The frames section's ``quality_*`` thresholds (defaults defined there, once)."""
+
+    min_std: float = FramesConfig.quality_min_std
+    min_sharpness: float = FramesConfig.quality_min_sharpness
+    dark_level: float = FramesConfig.quality_dark_level
+    bright_level: float = FramesConfig.quality_bright_level
+    min_change: float = FramesConfig.quality_min_change
 
     @classmethod
-    def from_config(cls, frames_config) -> "QualityThresholds":
+    def from_config(cls, frames_config: FramesConfig) -> "QualityThresholds":
         """From ``FramesConfig``'s ``quality_*`` fields."""
         return cls(frames_config.quality_min_std, frames_config.quality_min_sharpness,
                    frames_config.quality_dark_level, frames_config.quality_bright_level,

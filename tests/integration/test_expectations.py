@@ -15,13 +15,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from generec_core import metrics, pipeline
+from generec_core import pipeline
 from generec_core.config import ExpectationsConfig, PipelineConfig
+from generec_core.datasets import metrics
+from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.expectations import DataQualityError, raise_on_failure
-from generec_core.expectations.gates import check_features
 from generec_core.expectations.html import data_quality_section
-from generec_core.layout import Layout, run_id_for
 from generec_core.spark.session import spark_path
+from generec_core.stages.features import check_features
 from generec_core.stages.report import build_report
 from generec_core.storage import join, write_parquet
 
@@ -47,7 +48,7 @@ def history(spark, tmp_path_factory) -> Path:
     """A root whose lake holds PREV (10 events): the trailing history of DAY's volume band."""
     folder = tmp_path_factory.mktemp("history")
     write_day(folder.as_uri(), PREV, [ev(n, PREV) for n in range(10)])
-    pipeline.ingest(PipelineConfig(root=folder.as_uri()), PREV)
+    pipeline.run_stage("ingest", PipelineConfig(root=folder.as_uri()), PREV)
     return folder
 
 
@@ -61,12 +62,12 @@ def test_a_clean_day_passes_both_suites_and_is_rendered(spark, root):
     config = PipelineConfig(root=root)
     write_day(root, DAY, [ev(n, DAY, "like" if n % 4 == 0 else "click") for n in range(12)] + ["not json"])
 
-    summary = pipeline.ingest(config, DAY)
+    summary = pipeline.run_stage("ingest", config, DAY)
 
     assert summary["clean"] == 12 and summary["quarantine_by_reason"] == {"bad_json": 1}
     audit = summary["audit"]
     assert audit["success"] and audit["critical_failures"] == [] and audit["skipped"] == []
-    verdict = metrics.load_all(root, run_id_for(DAY))["expectations-interactions"]
+    verdict = metrics.load_all(Layout(root), run_id_for(DAY))["expectations-interactions"]
     lake = next(s for s in verdict["suites"] if s["suite"] == "interactions_lake")
     assert lake["success"] and lake["evaluated"] == 20  # 19 fixed + the volume band from PREV's 10 rows
     band = next(r for r in lake["results"] if r["name"] == VOLUME)
@@ -75,7 +76,7 @@ def test_a_clean_day_passes_both_suites_and_is_rendered(spark, root):
     assert lake["html"] == f"work/run={run_id_for(DAY)}/expectations/interactions_lake.html"
     text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())  # GX's own Data Docs page, as text
     assert "Expectation Suite: interactions_lake" in text and "values must never be null" in text
-    first = metrics.load_all(root, run_id_for(PREV))["expectations-interactions"]
+    first = metrics.load_all(Layout(root), run_id_for(PREV))["expectations-interactions"]
     assert first["skipped"] == ["volume band: 0 of the trailing 7 day(s) in the lake, 1 needed"]
 
 
@@ -85,12 +86,12 @@ def test_failing_expectations_stop_the_stage_and_name_themselves(spark, root):
     write_day(root, DAY, [ev(n, DAY) for n in range(3)] * 3 + ["{broken"])
 
     with pytest.raises(DataQualityError) as failure:
-        pipeline.ingest(config, DAY)
+        pipeline.run_stage("ingest", config, DAY)
 
     message = str(failure.value)
     assert DUPLICATE_RATE in message and VOLUME in message
     assert "work/run=nightly-2026-11-20/expectations/interactions_arrivals.html" in message
-    recorded = metrics.load_all(root, run_id_for(DAY))
+    recorded = metrics.load_all(Layout(root), run_id_for(DAY))
     assert recorded["ingest"]["quarantine_by_reason"] == {"bad_json": 1}  # counts kept although it failed
     assert recorded["expectations-interactions"]["critical_failures"] == [VOLUME, DUPLICATE_RATE]
     arrivals = next(s for s in recorded["expectations-interactions"]["suites"]
@@ -108,10 +109,10 @@ def test_a_warning_severity_reports_without_stopping(spark, root):
     config = PipelineConfig(root=root, expectations=settings)
     write_day(root, DAY, [ev(n, DAY) for n in range(3)] * 3)
 
-    summary = pipeline.ingest(config, DAY)
+    summary = pipeline.run_stage("ingest", config, DAY)
 
     assert summary["audit"]["success"] and summary["audit"]["warnings"] == [VOLUME]
-    section = data_quality_section(metrics.load_all(root, run_id_for(DAY)))
+    section = data_quality_section(metrics.load_all(Layout(root), run_id_for(DAY)))
     assert "PASSED" in section and "Warnings" in section
 
 

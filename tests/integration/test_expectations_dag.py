@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
 RUN_DAG = """
 import datetime as dt, json, sys
 from jobs.cli import DAG_ID, DAGS_DIR, _prepare_airflow
-from generec_core.pipeline import STAGES
+from generec_core.stage_graph import NAMES as STAGES
 root = sys.argv[1]
 _prepare_airflow(root, verbose=True)
 from airflow.dag_processing.dagbag import DagBag

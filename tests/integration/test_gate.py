@@ -14,21 +14,24 @@ import pytest
 from fidelity_images import blurred, colour_shifted, demo_frames, jpeg, with_pasted_face
 from PIL import Image
 
+from generec_core import pipeline
 from generec_core.config import PipelineConfig
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.frames import load_frame_embeddings
+from generec_core.datasets.generated import GENERATED_ROWS_SCHEMA
+from generec_core.datasets.staged import STAGED_ROWS_SCHEMA
 from generec_core.demo.videos import encode_mp4
+from generec_core.fidelity.gating import GateFailed
 from generec_core.fidelity.metadata import mark_ai_generated
-from generec_core.layout import Layout, run_id_for
-from generec_core.stages.frames import embed_items, load_frame_embeddings, sample_item
-from generec_core.stages.gate import GateFailed, run_gate
-from generec_core.stages.personalise import STAGED_ROWS_SCHEMA
+from generec_core.stages.frames import embed_items
+from generec_core.stages.gate import run_gate
 from generec_core.storage import join, read_parquet, storage_for, write_parquet
+from generec_core.video.decode import sample_item
 
 pytestmark = [pytest.mark.slow]
 DATE = "2026-11-24"
 RUN = run_id_for(DATE)
 LEAKED_USER = "u5"
-ROWS_SCHEMA = STAGED_ROWS_SCHEMA.append(pa.field("generator_id", pa.string())).append(
-    pa.field("selected_staged", pa.string()))
 
 
 def _config(root, **gate) -> PipelineConfig:
@@ -108,11 +111,25 @@ def gated(tmp_path_factory):
         _row(s, "u6", "item-b", "original", None, None, None),
     ]
     layout = Layout(f"file://{root}")
-    write_parquet(join(layout.shard(RUN, 0), "rows.parquet"), pa.Table.from_pylist(rows, ROWS_SCHEMA))
+    _stage(layout, rows)
     write_parquet(join(layout.user_features(DATE), "part-0.parquet"), pa.Table.from_pylist(
         [{"user_id": f"u{k}", "n_likes": k - 1, "cluster": 0 if k <= 2 else 1} for k in range(1, 7)]))
-    summary = run_gate(_config(root, min_pass_rate=0.5), DATE)
+    summary = pipeline.run_stage("gate", _config(root, min_pass_rate=0.5), DATE)  # records it, for the report
     return root, s, summary
+
+
+def _stage(layout: Layout, rows: list[dict]) -> None:
+    """As personalise and generate write them: the staged rows (selected frames), and beside them which
+    rows show a generated image."""
+    staged, generated = [], []
+    for row in rows:
+        if row["thumbnail_kind"] == "generated":
+            generated.append({"user_id": row["user_id"], "item_id": row["item_id"],
+                              "thumbnail_staged": row["thumbnail_staged"], "generator_id": row["generator_id"]})
+            row = {**row, "thumbnail_kind": "selected", "thumbnail_staged": row["selected_staged"]}
+        staged.append({k: row[k] for k in STAGED_ROWS_SCHEMA.names})
+    write_parquet(layout.staged_rows(RUN, 0), pa.Table.from_pylist(staged, STAGED_ROWS_SCHEMA))
+    write_parquet(layout.generated_rows(RUN, 0), pa.Table.from_pylist(generated, GENERATED_ROWS_SCHEMA))
 
 
 def _gate_rows(root) -> dict[str, dict]:
@@ -199,10 +216,10 @@ def test_a_generated_row_without_lineage_is_not_published_as_generated(gated):
     """Identifiability needs the row's mark too: without ``generator_id`` the asset fails and the row
     falls back to its selected frame, so the manifest never shows an unattributed generated image."""
     root, s, _ = gated
-    shard = join(Layout(f"file://{root}").shard(RUN, 0), "rows.parquet")
+    shard = Layout(f"file://{root}").generated_rows(RUN, 0)
     original = read_parquet(shard)
     rows = original.to_pylist()
-    rows[1]["generator_id"] = None  # u2: generated, but the row does not say by what
+    rows[0]["generator_id"] = None  # u2: generated, but the row does not say by what
     write_parquet(shard, pa.Table.from_pylist(rows, original.schema))
     try:
         summary = run_gate(_config(root, min_pass_rate=0.5), DATE)

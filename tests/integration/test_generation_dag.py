@@ -62,7 +62,7 @@ def test_restyle_thumbnails_are_published_with_lineage(world):
 
 
 def test_noise_from_a_random_diffusion_model_falls_back_to_selected_frames(world, tmp_path):
-    from generec_core.generation.random_models import tiny_sd_pipeline
+    from tiny_models import tiny_sd_pipeline
 
     root, home = world
     model_dir = tmp_path / "tiny-sd-turbo"  # turbo family: 2 steps, no CFG, native 64 px

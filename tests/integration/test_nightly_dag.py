@@ -68,8 +68,8 @@ def _avoided(root: Path, date: str, worklist: list[dict]) -> set[tuple[str, str]
     """Pairs the editor drops because the user's guidance avoids the item's topics (instructor)."""
     import pyarrow as pa
 
-    from generec_core.layout import Layout
-    from generec_core.stages.instruct import apply_guidance
+    from generec_core.datasets.layout import Layout
+    from generec_core.stages.personalise import apply_guidance
     from generec_core.storage import file_uri
 
     table = pa.Table.from_pylist([{"user_id": r["user_id"], "item_id": r["item_id"]} for r in worklist])

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from generec_core.catalog import read_current, read_rows
-from generec_core.catalog.gc import collect_garbage
-from generec_core.layout import Layout
-from generec_core.storage import file_uri, storage_for
 from staged_run import asset_keys, catalog_problems
+
+from generec_core.catalog.gc import collect_garbage
+from generec_core.datasets.catalog import read_current, read_rows
+from generec_core.datasets.layout import Layout
+from generec_core.storage import file_uri, storage_for
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.s3, pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
@@ -38,7 +38,7 @@ def _demo(root: str, airflow_home: Path) -> subprocess.CompletedProcess:
 
 def _catalog(root: str) -> tuple[dict, list[dict]]:
     current, _ = read_current(Layout(root))
-    rows = read_rows(current["manifest"])
+    rows = read_rows(Layout(root), current["manifest"])
     for row in rows:
         for column in URI_COLUMNS:
             if row[column]:

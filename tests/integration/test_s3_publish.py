@@ -14,15 +14,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from staged_run import asset_keys, catalog_problems, race, stage_run
 
-from generec_core.catalog import read_current
 from generec_core.catalog.gc import collect_garbage
 from generec_core.catalog.show import show
 from generec_core.config import PipelineConfig
-from generec_core.layout import Layout
+from generec_core.datasets.catalog import read_current
+from generec_core.datasets.layout import Layout
 from generec_core.stages.publish import FAULT_ENV, FAULT_EXIT_CODE, FAULT_STEPS, publish
 from generec_core.storage import file_uri, join, read_parquet, storage_for
-from staged_run import asset_keys, catalog_problems, race, stage_run
 
 REPO = Path(__file__).resolve().parents[2]
 USERS, ITEMS = ["u1", "u2"], ["i1", "i2"]
@@ -47,7 +47,7 @@ def _config(root: str, **policy) -> PipelineConfig:
 
 def _publish_in_subprocess(root: str, date: str, fault: str) -> subprocess.CompletedProcess:
     code = ("import json, sys; from generec_core import pipeline; from generec_core.config import PipelineConfig; "
-            "pipeline.publish(PipelineConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2])")
+            "pipeline.run_stage('publish', PipelineConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2])")
     env = {**os.environ, FAULT_ENV: fault, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-c", code, json.dumps({"root": root, "storage": STORAGE}), date],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

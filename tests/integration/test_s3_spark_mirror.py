@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from generec_core.config import PipelineConfig
-from generec_core.layout import Layout
+from generec_core.datasets.layout import Layout
 from generec_core.spark_mirror import run_spark_stage
 from generec_core.storage import LocalStorage, join, list_uris, storage_for
 

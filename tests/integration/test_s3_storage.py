@@ -12,9 +12,18 @@ import pytest
 
 from generec_core import storage
 from generec_core.config import StorageConfig
-from generec_core.items import safe_name
-from generec_core.storage import (InvalidKey, ObjectNotFound, PreconditionFailed, StorageAuthError, join, list_uris,
-                                  read_parquet, storage_for, write_parquet)
+from generec_core.datasets.layout import safe_name
+from generec_core.storage import (
+    InvalidKey,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageAuthError,
+    join,
+    list_uris,
+    read_parquet,
+    storage_for,
+    write_parquet,
+)
 
 pytestmark = pytest.mark.s3
 
@@ -23,11 +32,9 @@ HOSTILE_IDS = ["../../etc/passwd", "/abs/path", "a\x00b", "x" * 5000, "vidÃ©o-çŒ
 
 
 @pytest.fixture
-def small_multipart():
-    """Multipart above 5 MiB in 5 MiB parts (S3's minimum part size), restored afterwards."""
-    storage.configure(StorageConfig(multipart_threshold_mb=5, multipart_chunk_mb=5))
-    yield
-    storage.configure(StorageConfig())
+def small_multipart() -> StorageConfig:
+    """Multipart above 5 MiB in 5 MiB parts (S3's minimum part size)."""
+    return StorageConfig(multipart_threshold_mb=5, multipart_chunk_mb=5)
 
 
 def test_round_trip_listing_and_parquet(s3):
@@ -62,7 +69,7 @@ def test_create_only_and_compare_and_swap_map_to_412(s3):
 
 def test_large_objects_go_up_in_parts_and_failed_ones_leave_nothing(s3, small_multipart):
     _, root = s3
-    store, uri = storage_for(root), join(root, "catalog/assets/big.mp4")
+    store, uri = storage_for(root, small_multipart), join(root, "catalog/assets/big.mp4")
     data = os.urandom(11 * 2**20)
     seen = []
     etag = store.write_bytes(uri, data, if_none_match=True, progress=lambda done, total: seen.append(done))
@@ -169,12 +176,10 @@ def test_transient_errors_are_retried_with_backoff(s3, monkeypatch):
         assert handler.seen == 3  # two 503s, then the real write
         assert storage_for(root).read_bytes(join(root, "flaky.bin")) == b"payload"
         handler.failures, handler.seen = 100, 0
-        storage.configure(StorageConfig(max_attempts=2))
         with pytest.raises(storage.StorageError, match="SlowDown"):
-            storage_for(root).read_bytes(join(root, "flaky.bin"))
+            storage_for(root, StorageConfig(max_attempts=2)).read_bytes(join(root, "flaky.bin"))
         assert handler.seen == 2
     finally:
-        storage.configure(StorageConfig())
         proxy.shutdown()
 
 

@@ -14,9 +14,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from generec_core.config import FeaturesConfig, PipelineConfig
-from generec_core.layout import Layout, run_id_for
-from generec_core.spark.features import ItemIndex, build_user_features, shard_column, shard_of
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.spark.features import ItemIndex, shard_column, shard_of
 from generec_core.spark.session import spark_path
+from generec_core.stages.features import build_user_features
 from generec_core.storage import join, read_parquet, write_parquet
 
 DAY, PREV, NEXT = "2026-11-20", "2026-11-19", "2026-11-21"

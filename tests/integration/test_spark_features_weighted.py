@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 
 from generec_core.config import FeaturesConfig, PipelineConfig
-from generec_core.layout import Layout, run_id_for
-from generec_core.spark.features import build_user_features
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.stages.features import build_user_features
 from generec_core.storage import join, read_parquet, write_parquet
 
 DAY, NEXT = "2026-11-20", "2026-11-21"

@@ -9,9 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from generec_core.config import IngestConfig, PipelineConfig
-from generec_core.layout import Layout
-from generec_core.spark.ingest import classify_lines, clean_interactions
+from generec_core.datasets.layout import Layout
+from generec_core.spark.ingest import classify_lines
 from generec_core.spark.session import spark_path
+from generec_core.stages.ingest import clean_interactions
 from generec_core.storage import read_parquet
 
 DAY, PREV = "2026-11-20", "2026-11-19"

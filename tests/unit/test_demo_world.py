@@ -17,15 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generec_core.demo import (
-    CATEGORY_NAMES,
-    DemoWorldMismatch,
-    build_demo_world,
-    category_of_time,
-    read_truth_items,
-    read_truth_users,
-)
-from generec_core.demo import sources
+from generec_core.config import normalise_root
+from generec_core.datasets.layout import Layout
+from generec_core.datasets.truth import category_of_time, read_truth_items, read_truth_users
+from generec_core.demo import CATEGORY_NAMES, DemoWorldMismatch, build_demo_world, sources
 
 SMALL = {"users": 20, "items": 8, "days": 2, "end_date": "2026-11-24", "seed": 7}
 EVENT_TYPES = {"impression", "click", "like", "share", "skip", "watch"}
@@ -79,7 +74,7 @@ def test_items_manifest_follows_contract_v1(world):
 
 def test_videos_decode_with_the_recorded_segments(world):
     w, root = world
-    truth = read_truth_items(str(root))
+    truth = read_truth_items(Layout(normalise_root(str(root))))
     good = [t for t in truth.values() if t["defect"] is None]
     assert len(good) == SMALL["items"] - 2
     for t in good:
@@ -108,7 +103,7 @@ def test_videos_decode_with_the_recorded_segments(world):
 
 def test_covers_show_the_primary_category(world):
     _, root = world
-    for t in read_truth_items(str(root)).values():
+    for t in read_truth_items(Layout(normalise_root(str(root)))).values():
         if t["cover"] is None:
             continue
         cover = np.asarray(Image.open(root / "raw/items" / t["cover"]).convert("RGB"), dtype=np.int16)
@@ -124,7 +119,7 @@ def test_covers_show_the_primary_category(world):
 
 def test_bad_items_are_zero_bytes_and_truncated(world):
     w, root = world
-    truth = read_truth_items(str(root))
+    truth = read_truth_items(Layout(normalise_root(str(root))))
     bad = {t["item_id"]: t["defect"] for t in truth.values() if t["defect"]}
     assert sorted(bad.values()) == ["truncated", "zero_bytes"] and sorted(bad) == sorted(w.bad_items)
     listed = {r["item_id"] for r in _manifest(root)}
@@ -146,7 +141,7 @@ def test_logs_carry_exactly_the_claimed_dirt(world):
     stored = json.loads((root / "demo/world.json").read_text())
     assert w.dates == ["2026-11-23", "2026-11-24"]
     items = {r["item_id"] for r in _manifest(root)}
-    users = set(read_truth_users(str(root)))
+    users = set(read_truth_users(Layout(normalise_root(str(root)))))
     all_ids: set[str] = set()
     total_valid = total_malformed = total_dup = 0
     for d in w.dates:
@@ -181,8 +176,8 @@ def test_logs_carry_exactly_the_claimed_dirt(world):
 
 def test_tastes_are_planted(world):
     _, root = world
-    users = read_truth_users(str(root))
-    items = read_truth_items(str(root))
+    users = read_truth_users(Layout(normalise_root(str(root))))
+    items = read_truth_items(Layout(normalise_root(str(root))))
     likes: dict[str, list[str]] = {}
     for path in sorted(root.glob("raw/interactions/dt=*/part-00000.jsonl")):
         for line in path.read_text().splitlines():

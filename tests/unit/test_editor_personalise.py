@@ -13,17 +13,18 @@ from types import SimpleNamespace
 import numpy as np
 import pyarrow as pa
 import pytest
+from video_fixtures import encode_mp4
 
 from generec_core.config import PipelineConfig, normalise_root
+from generec_core.datasets.items import read_items
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.staged import shard_rows_uri
 from generec_core.embedding.encoder import encoder_id_for
-from generec_core.items import read_items
-from generec_core.layout import Layout, run_id_for
-from generec_core.stages.frames import decode_item, item_embeddings_uri, item_table, load_frame_embeddings
-from generec_core.stages.personalise import personalise_shard, shard_rows_uri
+from generec_core.datasets.frames import item_embeddings_uri, item_table, load_frame_embeddings
+from generec_core.stages.frames import decode_item
+from generec_core.stages.personalise import personalise_shard
 from generec_core.storage import join, read_parquet, storage_for, write_parquet
 from generec_core.video.clip import clip_info
-
-from video_fixtures import encode_mp4
 
 DATE, PREV = "2026-11-24", "2026-11-23"
 FPS, N_SRC, N_SAMPLED = 12, 24, 8

@@ -9,14 +9,9 @@ import pytest
 import torch
 from skimage import data
 
-from generec_core.embedding import encoder as enc
-from generec_core.embedding.encoder import (
-    EncoderUnavailable,
-    ImageEncoder,
-    encoder_id_for,
-    load_encoder,
-    resolve_dtype,
-)
+from generec_core.embedding import efficientnet as enc
+from generec_core.devices import resolve_dtype
+from generec_core.embedding.encoder import EncoderUnavailable, ImageEncoder, encoder_id_for, load_encoder
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from clip_vocab import bpe_path
 from skimage import data
 from tiny_clip import IMAGE_SIZE, PROJECTION_DIM, real_tokenizer, save_tiny_clip
 from transformers import CLIPImageProcessorPil, CLIPModel
 
 from generec_core.embedding.clip import CLIPEncoder, clip_encoder_id
-from generec_core.embedding.clip_vocab import bpe_path
 from generec_core.embedding.encoder import EncoderUnavailable, ImageEncoder, encoder_id_for, load_encoder
 
 PHOTOS = [data.chelsea(), data.coffee(), data.rocket(), data.astronaut()[::3, ::3]]

@@ -10,14 +10,15 @@ import pyarrow as pa
 import pytest
 
 from generec_core.config import PipelineConfig, normalise_root
-from generec_core.demo.world import truth_items_uri, truth_users_uri
+from generec_core.datasets.evaluation import evaluation_uri, load_evaluation
+from generec_core.datasets.items import Item
+from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.embedding.encoder import encoder_id_for
-from generec_core.evaluation import evaluate, evaluation_uri, format_table, load_evaluation
 from generec_core.evaluation.cosine import cosine_at_k, history_mean, shown_mean
 from generec_core.evaluation.html import evaluation_section
-from generec_core.items import Item
-from generec_core.layout import Layout, run_id_for
-from generec_core.stages.frames import DecodedItem, item_embeddings_uri, item_table
+from generec_core.evaluation.summary import format_table
+from generec_core.stages.evaluate import evaluate
+from generec_core.datasets.frames import DecodedItem, item_embeddings_uri, item_table
 from generec_core.storage import join, storage_for, write_parquet
 from generec_core.video.decode import SampledVideo
 
@@ -90,7 +91,7 @@ def run(tmp_path_factory) -> PipelineConfig:
     truth_users = [{"user_id": "u1", "favourite_categories": ["A"], "cold_start": False},
                    {"user_id": "u2", "favourite_categories": ["B"], "cold_start": False},
                    {"user_id": "u3", "favourite_categories": ["C"], "cold_start": True}]
-    for uri, records in ((truth_items_uri(root), truth_items), (truth_users_uri(root), truth_users)):
+    for uri, records in ((layout.truth_items, truth_items), (layout.truth_users, truth_users)):
         storage_for(uri).write_bytes(uri, "".join(json.dumps(r) + "\n" for r in records).encode())
     return config
 
@@ -119,7 +120,7 @@ def test_evaluation_of_a_run(run):
     assert load_evaluation(Layout(run.root), run_id_for(DATE)) == json.loads(json.dumps(summary))
     text = format_table(summary)
     assert "selection (ours, published)" in text and "0.8333" in text and "0.5142" in text  # ours, and the paper's
-    html = evaluation_section(Layout(run.root), run_id_for(DATE))
+    html = evaluation_section(load_evaluation(Layout(run.root), run_id_for(DATE)))
     assert "Cosine@5" in html and "Planted taste" in html
 
 

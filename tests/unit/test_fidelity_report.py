@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from generec_core.fidelity.gating import activity_bucket, bias_report
 from generec_core.fidelity.report import gate_section
-from generec_core.stages.gate import activity_bucket, bias_report
 
 GATE = {
     "by_stage": {"personalise": {"assets": 40, "passed": 39, "pass_rate": 0.975, "floor": 0.9},

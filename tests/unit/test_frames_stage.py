@@ -13,22 +13,22 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from skimage import data
+from video_fixtures import encode_mp4
 
 from generec_core.config import FramesConfig, PipelineConfig
+from generec_core.datasets.layout import Layout
 from generec_core.embedding.encoder import load_encoder
-from generec_core.layout import Layout
-from generec_core.stages.frames import (
+from generec_core.datasets.frames import (
     FRAMES_SCHEMA,
-    embed_items,
     item_embeddings_uri,
     load_frame_embeddings,
     load_video_meta,
     quarantine_uri,
-    safe_name,
     sampling_signature,
 )
+from generec_core.datasets.layout import safe_name
+from generec_core.stages.frames import embed_items
 from generec_core.storage import local_dir
-from video_fixtures import encode_mp4
 
 FPS = 25
 N_FRAMES = 6

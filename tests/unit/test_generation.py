@@ -11,14 +11,16 @@ from skimage.color import rgb2gray, rgb2lab
 from skimage.metrics import structural_similarity
 
 from generec_core.config import GenerationConfig, InstructorConfig
-from generec_core.generation.backend import GenerationRequest, generation_seed, load_generator
+from generec_core.datasets.layout import Layout
+from generec_core.datasets.users import read_user_features
+from generec_core.generation.backend import GenerationRequest, generation_seed
 from generec_core.generation.clusters import user_clusters
+from generec_core.generation.generators import load_generator
 from generec_core.generation.guidance import Guidance
 from generec_core.generation.kmeans import weighted_kmeans
 from generec_core.generation.palette import colour_words, combine, lab_pixels, palette_of_image
 from generec_core.generation.plan import CLUSTER, PER_USER, plan_jobs, prompt_for, trigger
 from generec_core.generation.restyle import restyle
-from generec_core.layout import Layout
 from generec_core.storage import file_uri, join, write_parquet
 
 
@@ -190,10 +192,10 @@ def _features(root: str, date: str, tastes: dict[str, list[float]], cluster: dic
 def test_clusters_come_from_features_else_a_kmeans_fallback(tmp_path):
     tastes = {f"u{i}": ([1.0, 0.05 * i, 0.0] if i < 4 else [0.0, 0.05 * i, 1.0]) for i in range(8)}
     layout = _features(file_uri(tmp_path / "a"), "2026-11-24", tastes)
-    labels, source = user_clusters(layout, "2026-11-24", 2)
+    labels, source = user_clusters(read_user_features(layout, "2026-11-24"), 2)
     assert source == "kmeans-fallback"
     assert len({labels[f"u{i}"] for i in range(4)}) == 1 and len({labels[f"u{i}"] for i in range(4, 8)}) == 1
     assert labels["u0"] != labels["u7"]
     layout = _features(file_uri(tmp_path / "b"), "2026-11-24", tastes, cluster={u: 7 for u in tastes})
-    labels, source = user_clusters(layout, "2026-11-24", 2)
+    labels, source = user_clusters(read_user_features(layout, "2026-11-24"), 2)
     assert source == "features" and set(labels.values()) == {"c7"}

@@ -11,12 +11,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from skimage import data
+from tiny_models import tiny_sd_pipeline
 
 from generec_core.config import GenerationConfig
-from generec_core.generation.backend import GenerationRequest, GeneratorUnavailable, load_generator
+from generec_core.generation.backend import GenerationRequest, GeneratorUnavailable
 from generec_core.generation.diffusion import model_size
+from generec_core.generation.generators import load_generator
 from generec_core.generation.palette import palette_of_image
-from generec_core.generation.random_models import tiny_sd_pipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -114,10 +115,10 @@ def test_model_size_keeps_aspect_in_multiples_of_eight():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_cuda_half_precision_is_seeded(weights, dtype):
+@pytest.mark.parametrize(("precision", "dtype"), [("fp16", "float16"), ("bf16", "bfloat16")])
+def test_cuda_half_precision_is_seeded(weights, precision, dtype):
     gen = load_generator(GenerationConfig(backend="diffusers", model=str(weights / "tiny/sd-turbo-random"),
-                                          device="cuda", dtype=dtype))
+                                          device="cuda", precision=precision))
     assert gen.pipe.unet.dtype == getattr(torch, dtype) and gen.device.type == "cuda"
     first, second = gen.generate([_request(7)]), gen.generate([_request(7)])
     assert first[0].shape == _frame().shape

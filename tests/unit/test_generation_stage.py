@@ -13,12 +13,13 @@ from PIL import Image
 from skimage import data
 
 from generec_core.config import PipelineConfig
-from generec_core.fidelity.metadata import image_metadata
+from generec_core.datasets.generated import lineage_uri, read_shown_rows
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.staged import STAGED_ROWS_SCHEMA, shard_rows_uri
+from generec_core.fidelity.metadata import AI_MARK, image_metadata
 from generec_core.generation.backend import GeneratorUnavailable
-from generec_core.layout import Layout, run_id_for
-from generec_core.stages.generate import AI_MARK, generate_shard, lineage_uri
-from generec_core.stages.personalise import STAGED_ROWS_SCHEMA, shard_rows_uri
-from generec_core.storage import file_uri, join, list_uris, read_parquet, storage_for, write_parquet, write_text
+from generec_core.stages.generate import generate_shard
+from generec_core.storage import file_uri, join, list_uris, storage_for, write_parquet, write_text
 
 DATE = "2026-11-24"
 RED_FANS, BLUE_FANS = ("u0", "u1"), ("u2", "u3")
@@ -72,7 +73,8 @@ def _config(root: str, **generation) -> PipelineConfig:
 
 
 def _rows(root: str) -> dict[str, dict]:
-    return {r["user_id"]: r for r in read_parquet(shard_rows_uri(Layout(root), run_id_for(DATE), 0)).to_pylist()}
+    """The shard's rows as the gate sees them: personalise's, with generation laid over."""
+    return {r["user_id"]: r for r in read_shown_rows(Layout(root), run_id_for(DATE), 0)}
 
 
 def _pixels(uri: str) -> np.ndarray:

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 
 from generec_core.config import InstructorConfig, PipelineConfig
+from generec_core.datasets.layout import Layout
 from generec_core.instructor import rules
 from generec_core.instructor.guidance import Guidance, Reading, clip_seconds, fold, should_generate
 from generec_core.instructor.scrub import scrub
 from generec_core.instructor.vocabulary import STYLE_NAMES, TOPIC_NAMES, style_prompt
-from generec_core.layout import Layout
 from generec_core.storage import file_uri, read_text, write_parquet
 
 CFG = InstructorConfig()
@@ -158,12 +158,13 @@ def root(tmp_path):
 
 
 def test_instruct_stage_writes_guidance_quarantine_and_no_personal_data(root, encoder, tmp_path):
-    from generec_core.stages.instruct import build_guidance, guidance_for
+    from generec_core.datasets.guidance import read_guidance
+    from generec_core.stages.instruct import build_guidance
 
     summary = build_guidance(root, DAY, encoder)
     assert summary["users"] == 4 and summary["rejected_today"] == {"prompt_injection": 1}
     assert summary["malformed_today"] == 2 and summary["from_feedback"] == 1
-    g = guidance_for(root, DAY)
+    g = read_guidance(Layout.for_config(root), DAY)
     assert g["u1"].styles == () and g["u1"].avoid_styles == ("cartoon",)  # newer "less cartoonish" wins
     assert g["u1"].avoid_topics == ("football",) and g["u1"].clip_seconds == clip_seconds("shorter", CFG)
     assert g["u2"].rejected == "prompt_injection" and g["u2"].source == "instruction"
@@ -180,8 +181,8 @@ def test_instruct_stage_writes_guidance_quarantine_and_no_personal_data(root, en
 
 
 def test_editor_drops_avoided_topics_and_reads_opt_out_and_clip_bounds(root, encoder):
-    from generec_core.stages.instruct import apply_guidance, build_guidance
-    from generec_core.stages.personalise import guidance_clip_bounds
+    from generec_core.stages.instruct import build_guidance
+    from generec_core.stages.personalise import apply_guidance, guidance_clip_bounds
 
     build_guidance(root, DAY, encoder)
     layout = Layout(root.root)

@@ -8,20 +8,19 @@ from __future__ import annotations
 import json
 import time
 
+import pyarrow as pa
 import pytest
+from staged_run import asset_keys, catalog_problems, stage_run
 
-from generec_core.catalog import CatalogError, read_current
 from generec_core.catalog.diff import diff
 from generec_core.catalog.gc import collect_garbage
 from generec_core.catalog.show import show
 from generec_core.config import PipelineConfig
-from generec_core.layout import Layout, run_id_for
+from generec_core.datasets.catalog import CatalogError, read_current
+from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.stages import publish as publish_mod
 from generec_core.stages.publish import UnpublishableAsset, publish
 from generec_core.storage import file_uri, read_parquet, storage_for, write_parquet
-from staged_run import asset_keys, catalog_problems, stage_run
-
-import pyarrow as pa
 
 USERS, ITEMS = ["u1", "u2"], ["i1", "i2", "i3"]
 
@@ -140,5 +139,5 @@ def test_a_dry_run_audits_but_leaves_the_catalog_untouched(root):
 
     stage_run(root, "2026-11-24", USERS, ITEMS)
     dry = PipelineConfig.from_dict({"root": root, "run": {"dry_run": True}})
-    assert pipeline.publish(dry, "2026-11-24")["published"] is False
+    assert pipeline.run_stage("publish", dry, "2026-11-24")["published"] is False
     assert asset_keys(root) == [] and storage_for(Layout(root).current).head(Layout(root).current) is None

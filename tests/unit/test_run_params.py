@@ -4,8 +4,8 @@ import pyarrow as pa
 import pytest
 
 from generec_core.config import PipelineConfig
-from generec_core.layout import Layout, run_id_for
-from generec_core.stages.personalise import _shard_worklist
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.users import shard_worklist as _shard_worklist
 from generec_core.storage import file_uri, join, write_parquet
 
 

@@ -10,9 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from clip_vocab import VOCAB_SIZE, clip_tokenizer
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
-
-from generec_core.embedding.clip_vocab import VOCAB_SIZE, clip_tokenizer
 
 IMAGE_SIZE = 64
 PROJECTION_DIM = 24

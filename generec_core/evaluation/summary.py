@@ -1,38 +1,28 @@
-"""Evaluate a published run: Cosine@K in the paper's form, and the demo's planted-taste share.
+"""A published run's evaluation: Cosine@K in the paper's form, and the planted-taste share.
 
-Inputs are what the run left behind: the date's manifest (what users are shown, after the
-gate's fallbacks), the worklist (the rank of each item per user), the frame embeddings,
-the users' tastes and their likes in the lake up to the date. Baselines are computed on
-the same users and items: the original cover, a random frame (seeded per pair), a random
-clip, the first clip, the whole (unclipped) video, and the paper's reference selection
-recomputed from the tastes -- so production policies (stability, quality mask, bounds)
-show their cost, if any, next to the reference.
-
-The result goes to ``work/run=<id>/evaluation/summary.json``; the run report shows it.
+Inputs are what the run left behind, read by the evaluate stage: the manifest rows (what users
+are shown, after the gate's fallbacks), each item's ranks, frames and cover, the users' tastes
+and their liked covers up to the date. Baselines are computed on the same users and items: the
+original cover, a random frame (seeded per pair), a random clip, the first clip, the whole
+(unclipped) video, and the paper's reference selection recomputed from the tastes -- so
+production policies (stability, quality mask, bounds) show their cost, if any, next to the
+reference. The planted share needs a world's labelled truth, passed in when there is one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
-import pyarrow.compute as pc
+import pyarrow as pa
 
-from generec_core.config import PipelineConfig
-from generec_core.demo.world import read_truth_items, read_truth_users, truth_items_uri
-from generec_core.editor.selection import ItemFrames, select_for_item, window_starts
+from generec_core.config import EditorConfig
+from generec_core.editor.selection import TIME_TOLERANCE_S, ItemFrames, select_for_item, window_starts
 from generec_core.evaluation.cosine import cosine_at_k, history_mean, shown_mean, unit_rows
-from generec_core.evaluation.planted import PlantedPair, planted_share
-from generec_core.generation.taste import liked_items
-from generec_core.layout import Layout, run_id_for
-from generec_core.stages.frames import load_frame_embeddings, load_video_meta
-from generec_core.storage import ObjectNotFound, exists, join, read_parquet, read_text, write_text
-
-log = logging.getLogger(__name__)
+from generec_core.evaluation.planted import PlantedPair, PlantedTruth, planted_share
 
 KS: tuple[int, ...] = (5, 10)
 # The paper's Cosine@5 (Wang et al. 2023, micro-video, CLIP features), for orientation only:
@@ -41,36 +31,31 @@ PAPER_COSINE_AT_5 = {"random frame": 0.4796, "original cover": 0.4978, "selectio
                      "random clip": 0.4864, "first clip": 0.4910, "clips (ours, published)": 0.5052}
 THUMBNAIL_METHODS = ("random frame", "original cover", "selection (ours, published)", "selection (paper reference)")
 CLIP_METHODS = ("random clip", "first clip", "unclipped video", "clips (ours, published)", "clips (paper reference)")
-_TOL_S = 1e-3
-
-
-def evaluation_uri(layout: Layout, run_id: str) -> str:
-    return join(layout.work(run_id), "evaluation/summary.json")
 
 
 @dataclass
-class _Item:
+class EvaluatedItem:
     frames: ItemFrames
     cover: np.ndarray | None  # cover embedding (frame_idx -1)
 
 
-def evaluate(config: PipelineConfig, date: str) -> dict:
-    """Compute and store the run's evaluation; returns the summary (``skipped`` says why when nothing ran)."""
-    layout, run_id = Layout(config.root), run_id_for(date)
-    try:
-        rows = read_parquet(layout.manifest(date, run_id)).to_pylist()
-    except ObjectNotFound:
-        return {"date": date, "run_id": run_id, "skipped": "no published manifest for this date"}
-    items = _items(config)
-    ranks = _ranks(layout, run_id)
+def summarise(date: str, run_id: str, rows: list[dict], items: Mapping[str, EvaluatedItem],
+              ranks: Mapping[tuple[str, str], int], tastes: Mapping[str, np.ndarray],
+              likes: Mapping[str, set[str]], editor: EditorConfig, truth: PlantedTruth | None) -> dict:
+    """The evaluation of a published run's manifest ``rows`` (see the module docstring).
+
+    ``tastes``: warm users' tastes (cold users' fallback is not theirs); ``likes``: the items each
+    user liked up to the date; ``truth``: the world's labels, or None (no planted share).
+    """
     rows = [r for r in rows if r["item_id"] in items]
     rows.sort(key=lambda r: (r["user_id"], ranks.get((r["user_id"], r["item_id"]), 1 << 30), r["item_id"]))
     users = {r["user_id"] for r in rows}
-    tastes = _tastes(layout, date, users)
-    history = _history(layout, date, users, items)
+    tastes = {u: unit_rows(np.asarray(t, np.float32)[None])[0].astype(np.float32)
+              for u, t in tastes.items() if u in users}
+    history = _history({u: liked for u, liked in likes.items() if u in users}, items)
     shown: dict[str, dict[str, list[np.ndarray]]] = {m: defaultdict(list) for m in THUMBNAIL_METHODS + CLIP_METHODS}
     reference_times: dict[tuple[str, str], float] = {}
-    L, S = config.editor.clip_window, config.editor.clip_stride
+    L, S = editor.clip_window, editor.clip_stride
     for r in rows:
         user, item = r["user_id"], items[r["item_id"]]
         if user not in history:
@@ -95,15 +80,12 @@ def evaluate(config: PipelineConfig, date: str) -> dict:
             add["clips (paper reference)"] = emb[ref.window_start:ref.window_end + 1]
         for method, vectors in add.items():
             shown[method][user].append(shown_mean(vectors))
-    summary = {"date": date, "run_id": run_id, "ks": list(KS),
-               "users_evaluated": len({u for u in users if u in history}),
-               "users_without_history": len(users - set(history)), "pairs": len(rows),
-               "thumbnail": _table(THUMBNAIL_METHODS, history, shown),
-               "clip": _table(CLIP_METHODS, history, shown),
-               "planted": _planted(config, rows, items, reference_times, history)}
-    write_text(evaluation_uri(layout, run_id), json.dumps(summary, indent=2, sort_keys=True))
-    log.info("evaluation %s: %s", run_id, format_table(summary))
-    return summary
+    return {"date": date, "run_id": run_id, "ks": list(KS),
+            "users_evaluated": len({u for u in users if u in history}),
+            "users_without_history": len(users - set(history)), "pairs": len(rows),
+            "thumbnail": _table(THUMBNAIL_METHODS, history, shown),
+            "clip": _table(CLIP_METHODS, history, shown),
+            "planted": None if truth is None else _planted(truth, editor, rows, items, reference_times, history)}
 
 
 def _pair_seed(user: str, item: str) -> int:
@@ -111,14 +93,12 @@ def _pair_seed(user: str, item: str) -> int:
     return int(hashlib.sha256(f"{user}\0{item}".encode()).hexdigest()[:16], 16)
 
 
-def _items(config: PipelineConfig) -> dict[str, _Item]:
-    frames = load_frame_embeddings(config)
+def evaluated_items(frames: pa.Table, durations: Mapping[str, float]) -> dict[str, EvaluatedItem]:
+    """Each item with sampled frames: its unit frame rows, times, duration and unit cover embedding."""
     grouped: dict[str, list[tuple[int, float | None, list[float]]]] = defaultdict(list)
     for item, idx, ts, emb in zip(frames["item_id"].to_pylist(), frames["frame_idx"].to_pylist(),
                                   frames["ts"].to_pylist(), frames["embedding"].to_pylist()):
         grouped[item].append((idx, ts, emb))
-    meta = load_video_meta(config)
-    durations = dict(zip(meta["item_id"].to_pylist(), meta["duration_s"].to_pylist()))
     out = {}
     for item, rows in grouped.items():
         rows.sort(key=lambda r: r[0])
@@ -127,35 +107,17 @@ def _items(config: PipelineConfig) -> dict[str, _Item]:
         if not sampled:
             continue
         times = np.asarray([r[1] for r in sampled], np.float64)
-        out[item] = _Item(ItemFrames(unit_rows(np.asarray([r[2] for r in sampled], np.float32)).astype(np.float32),
-                                     times, float(durations.get(item, times[-1]))),
-                          unit_rows(np.asarray(cover[0][2], np.float32)[None])[0] if cover else None)
+        out[item] = EvaluatedItem(
+            ItemFrames(unit_rows(np.asarray([r[2] for r in sampled], np.float32)).astype(np.float32),
+                       times, float(durations.get(item, times[-1]))),
+            unit_rows(np.asarray(cover[0][2], np.float32)[None])[0] if cover else None)
     return out
 
 
-def _ranks(layout: Layout, run_id: str) -> dict[tuple[str, str], int]:
-    try:
-        table = read_parquet(layout.worklist(run_id)).select(["user_id", "item_id", "rank"])
-    except ObjectNotFound:
-        return {}
-    return {(u, i): int(k) for u, i, k in zip(*(table[c].to_pylist() for c in ("user_id", "item_id", "rank")))}
-
-
-def _tastes(layout: Layout, date: str, users: set[str]) -> dict[str, np.ndarray]:
-    """Warm users' tastes (cold users' global fallback taste is not theirs: left out)."""
-    try:
-        table = read_parquet(layout.user_features(date)).select(["user_id", "taste", "is_cold"])
-    except ObjectNotFound:
-        return {}
-    table = table.filter(pc.invert(table["is_cold"]))
-    return {u: unit_rows(np.asarray(t, np.float32)[None])[0].astype(np.float32)
-            for u, t in zip(table["user_id"].to_pylist(), table["taste"].to_pylist()) if u in users}
-
-
-def _history(layout: Layout, date: str, users: set[str], items: dict[str, _Item]) -> dict[str, np.ndarray]:
-    """Mean unit cover of the items each user liked up to ``date`` (covers the pipeline embedded)."""
+def _history(likes: Mapping[str, set[str]], items: Mapping[str, EvaluatedItem]) -> dict[str, np.ndarray]:
+    """Mean unit cover of the items each user liked (covers the pipeline embedded)."""
     out = {}
-    for user, liked in liked_items(layout, date, users).items():
+    for user, liked in likes.items():
         covers = [items[i].cover for i in sorted(liked) if i in items and items[i].cover is not None]
         if covers:
             out[user] = history_mean(np.stack(covers))
@@ -166,7 +128,7 @@ def _frame_at(frames: ItemFrames, ts: float | None) -> int:
     if ts is None:
         return -1
     i = int(np.argmin(np.abs(frames.timestamps - ts)))
-    return i if abs(frames.timestamps[i] - ts) <= _TOL_S else -1
+    return i if abs(frames.timestamps[i] - ts) <= TIME_TOLERANCE_S else -1
 
 
 def _clip_frames(frames: ItemFrames, start: float | None, end: float | None) -> np.ndarray:
@@ -174,7 +136,7 @@ def _clip_frames(frames: ItemFrames, start: float | None, end: float | None) -> 
     if start is None or end is None:
         return np.array([], dtype=np.int64)
     ts = frames.timestamps
-    return np.flatnonzero((ts >= start - _TOL_S) & (ts < end - _TOL_S))
+    return np.flatnonzero((ts >= start - TIME_TOLERANCE_S) & (ts < end - TIME_TOLERANCE_S))
 
 
 def _table(methods: tuple[str, ...], history: dict[str, np.ndarray],
@@ -190,37 +152,26 @@ def _table(methods: tuple[str, ...], history: dict[str, np.ndarray],
     return out
 
 
-def _planted(config: PipelineConfig, rows: list[dict], items: dict[str, _Item],
-             reference_times: dict[tuple[str, str], float], history: dict[str, np.ndarray]) -> dict | None:
-    """Planted-taste shares when the root is a demo world (its truth exists); else None."""
-    if not exists(truth_items_uri(config.root)):
-        return None
-    truth_items, truth_users = read_truth_items(config.root), read_truth_users(config.root)
-    L = config.editor.clip_window
+def _planted(truth: PlantedTruth, editor: EditorConfig, rows: list[dict], items: Mapping[str, EvaluatedItem],
+             reference_times: dict[tuple[str, str], float], history: dict[str, np.ndarray]) -> dict:
+    """Planted-taste shares of the pairs whose user and item the truth knows."""
+    L = editor.clip_window
     pairs = []
     for r in rows:
         user, item_id = r["user_id"], r["item_id"]
-        truth_user = truth_users.get(user)
-        if truth_user is None or truth_user["cold_start"] or user not in history or item_id not in truth_items:
+        favourites = truth.favourites(user)
+        if favourites is None or user not in history or not truth.knows_item(item_id):
             continue
         frames = items[item_id].frames
         picked = _frame_at(frames, r["thumbnail_frame_ts"])
         pairs.append(PlantedPair(
-            favourites=frozenset(truth_user["favourite_categories"]), truth_item=truth_items[item_id],
-            frame_times=frames.timestamps,
+            favourites=favourites, category_at=lambda t, i=item_id: truth.category_at(i, t),
+            cover_category=truth.cover_category(item_id), frame_times=frames.timestamps,
             thumbnail_time=None if picked < 0 else float(frames.timestamps[picked]),
             reference_time=reference_times.get((user, item_id)),
             clip_frames=_clip_frames(frames, r["clip_start_s"], r["clip_end_s"]),
             first_clip_frames=np.arange(min(L, len(frames.timestamps)))))
     return planted_share(pairs).to_dict()
-
-
-def load_evaluation(layout: Layout, run_id: str) -> dict | None:
-    """The stored summary of a run, or None when the run was not evaluated."""
-    try:
-        return json.loads(read_text(evaluation_uri(layout, run_id)))
-    except ObjectNotFound:
-        return None
 
 
 def format_table(summary: dict) -> str:

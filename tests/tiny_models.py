@@ -7,7 +7,7 @@ weights: a tiny one (seconds on CPU) and the full-size SD-Turbo architecture (SD
 865M-parameter UNet, OpenCLIP ViT-H text encoder, 84M VAE) for benchmarks. Their images
 are noise by construction; never use them to make thumbnails.
 
-The tokenizer is real: CLIP's 49,408-token BPE vocabulary (``embedding/clip_vocab.py``).
+The tokenizer is real: CLIP's 49,408-token BPE vocabulary (``tests/clip_vocab.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from __future__ import annotations
 import functools
 
 import torch
-
-from generec_core.embedding.clip_vocab import VOCAB_SIZE, clip_tokenizer
+from clip_vocab import VOCAB_SIZE, clip_tokenizer
 
 
 @functools.lru_cache(maxsize=1)

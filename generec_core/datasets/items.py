@@ -1,4 +1,4 @@
-"""The item catalogue input (``raw/items/items.jsonl``, input contract v1), parsed once.
+"""Dataset ``items``: the item catalogue input (``raw/items/items.jsonl``, input contract v1).
 
 Every stage that needs an item's video or cover goes through ``read_items`` so the contract's
 rules (paths relative to ``raw/items/``, cover optional) live in one place.
@@ -6,17 +6,15 @@ rules (paths relative to ``raw/items/``, cover optional) live in one place.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import tempfile
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from generec_core.layout import Layout
-from generec_core.storage import LocalStorage, join, storage_for
+from generec_core.datasets.layout import Layout
+from generec_core.storage import ObjectNotFound, join
+
+log = logging.getLogger(__name__)
 
 
 class ItemsManifestError(ValueError):
@@ -37,7 +35,7 @@ def read_items(layout: Layout) -> list[Item]:
     uri = layout.items_manifest
     items: list[Item] = []
     seen: set[str] = set()
-    for lineno, raw in enumerate(storage_for(uri).read_bytes(uri).splitlines(), start=1):
+    for lineno, raw in enumerate(layout.store.read_bytes(uri).splitlines(), start=1):
         if not raw.strip():
             continue
         try:
@@ -71,34 +69,10 @@ def _resolve(layout: Layout, rel: str, uri: str, lineno: int) -> str:
     return join(layout.items_dir, rel)
 
 
-_SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
-_MAX_NAME = 120
-
-
-def safe_name(item_id: str) -> str:
-    """An injective, portable file name for any item id.
-
-    Bytes outside ``[A-Za-z0-9._-]`` (and a leading '.') become ``~XX``: unlike '%'
-    escapes, '~' survives URI unquoting, so the name is the same on disk, in a
-    ``file://`` URI and as an S3 key. Long names keep a prefix plus a hash.
-    """
-    raw = item_id.encode("utf-8")
-    name = "".join(chr(b) if b in _SAFE_BYTES and not (i == 0 and b == ord(".")) else f"~{b:02X}"
-                   for i, b in enumerate(raw)) or "~"
-    if len(name) > _MAX_NAME:
-        name = f"{name[:100]}-{hashlib.sha256(raw).hexdigest()[:16]}"
-    return name
-
-
-
-@contextlib.contextmanager
-def local_file(uri: str) -> Iterator[Path]:
-    """A local path for tools that need one (PyAV, ffmpeg): the file itself, or a temp copy."""
-    if uri.startswith("file://"):
-        yield LocalStorage.path(uri)
-        return
-    suffix = os.path.splitext(uri)[1]
-    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
-        tmp.write(storage_for(uri).read_bytes(uri))
-        tmp.flush()
-        yield Path(tmp.name)
+def item_topics(layout: Layout) -> dict[str, tuple[str, ...]]:
+    """item_id -> its topics, for items that declare any; empty (and logged) when the catalogue is unreadable."""
+    try:
+        return {i.item_id: i.topics for i in read_items(layout) if i.topics}
+    except (ObjectNotFound, ItemsManifestError) as exc:
+        log.warning("no item topics (%s)", exc)
+        return {}

@@ -18,7 +18,7 @@ import gzip
 import importlib.util
 from pathlib import Path
 
-from generec_core.embedding.encoder import EncoderUnavailable
+from generec_core.embedding.base import EncoderUnavailable
 
 VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
 N_MERGES = 49152 - 256 - 2

@@ -1,22 +1,37 @@
-"""Find and read what publish committed: ``catalog/CURRENT`` and the per-date manifests.
+"""Dataset ``catalog``: what users are served. Publish is its only writer (``stages/publish.py``).
 
-Readers start from CURRENT (the live manifest) or from a date / run id; both resolve to
-``catalog/manifests/dt=<date>/run=<run_id>/manifest.parquet``. Asset URIs in a manifest
-carry the root they were published under; readers compare assets by their content
+- ``catalog/assets/<sha256>.<ext>``: published assets, content-addressed, written create-only;
+- ``catalog/manifests/dt=<date>/run=<run_id>/manifest.parquet``: one ``MANIFEST_SCHEMA`` row per
+  (user, item) of a published run;
+- ``catalog/CURRENT``: JSON pointer to the live manifest, swapped last.
+
+Readers start from CURRENT (the live manifest) or from a date / run id. Asset URIs in a
+manifest carry the root they were published under; readers compare assets by their content
 address (the file name), so a catalog copied to another root reads the same.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
 
-from generec_core.layout import Layout, run_id_for
-from generec_core.storage import ObjectNotFound, read_parquet, storage_for
+import pyarrow as pa
 
+from generec_core.datasets.layout import Layout, manifest_key, run_id_for
+from generec_core.storage import ObjectNotFound
+
+MANIFEST_SCHEMA = pa.schema([
+    ("user_id", pa.string()), ("item_id", pa.string()),
+    ("thumbnail_uri", pa.string()), ("thumbnail_kind", pa.string()), ("thumbnail_frame_ts", pa.float64()),
+    ("cover_uri", pa.string()),
+    ("clip_uri", pa.string()), ("clip_start_s", pa.float64()), ("clip_end_s", pa.float64()),
+    ("score", pa.float64()), ("clip_score", pa.float64()), ("retriever", pa.string()),
+    ("fallback", pa.string()), ("run_id", pa.string()), ("date", pa.string()),
+    ("encoder_id", pa.string()), ("generator_id", pa.string()),
+])
 ASSET_COLUMNS: tuple[str, ...] = ("thumbnail_uri", "cover_uri", "clip_uri")
-_MANIFEST_RE = re.compile(r"/dt=(?P<date>[^/]+)/run=(?P<run_id>[^/]+)/manifest\.parquet$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -32,14 +47,19 @@ class ManifestRef:
     version: str  # changes whenever the manifest object is replaced (etag, or size+mtime on file://)
 
 
+def version(layout: Layout, uri: str) -> str | None:
+    """The object's version tag (for compare-and-swap), or None when it does not exist."""
+    info = layout.store.head(uri)
+    return None if info is None else info.etag
+
+
 def read_current(layout: Layout) -> tuple[dict | None, str | None]:
     """The live pointer and its version tag (None, None when nothing is published yet)."""
-    store = storage_for(layout.current)
-    info = store.head(layout.current)
+    info = layout.store.head(layout.current)
     if info is None:
         return None, None
     try:
-        body = store.read_bytes(layout.current)
+        body = layout.store.read_bytes(layout.current)
     except ObjectNotFound:
         return None, None
     try:
@@ -51,11 +71,10 @@ def read_current(layout: Layout) -> tuple[dict | None, str | None]:
 def list_manifests(layout: Layout) -> list[ManifestRef]:
     """Every committed manifest under the root, oldest date first."""
     out = []
-    for obj in storage_for(layout.manifests).list(layout.manifests):
-        match = _MANIFEST_RE.search(obj.uri)
-        if match:
-            out.append(ManifestRef(match["date"], match["run_id"], obj.uri,
-                                   obj.etag or f"{obj.size}:{obj.mtime!r}"))
+    for obj in layout.store.list(layout.manifests):
+        key = manifest_key(obj.uri)
+        if key:
+            out.append(ManifestRef(key[0], key[1], obj.uri, obj.etag or f"{obj.size}:{obj.mtime!r}"))
     return sorted(out, key=lambda m: (m.date, m.run_id))
 
 
@@ -81,9 +100,19 @@ def current_manifest(layout: Layout) -> str:
     return layout.manifest(current["date"], current["run_id"])
 
 
-def read_rows(uri: str) -> list[dict]:
+def previous_manifest(layout: Layout, date: str, lookback_days: int) -> ManifestRef | None:
+    """The latest manifest dated in [date - lookback_days, date), or None.
+
+    Not CURRENT: a re-run of ``date`` must see the same "before" whatever CURRENT points at now.
+    """
+    first = (dt.date.fromisoformat(date) - dt.timedelta(days=lookback_days)).isoformat()
+    found = [m for m in list_manifests(layout) if first <= m.date < date]
+    return max(found, key=lambda m: (m.date, m.uri)) if found else None
+
+
+def read_rows(layout: Layout, uri: str) -> list[dict]:
     try:
-        return read_parquet(uri).to_pylist()
+        return layout.store.read_parquet(uri).to_pylist()
     except ObjectNotFound:
         raise CatalogError(f"manifest {uri} is missing") from None
 

@@ -1,0 +1,64 @@
+"""Every dataset of the pipeline, each with one owner module: its path, schema, reader and writer.
+
+Stages read datasets through their owners, call domain code, and write datasets through their
+owners; no stage knows which stage wrote its inputs or where they live. Paths are built in one
+place (``layout.Layout``, which also carries the run's storage settings). ``DATASETS`` below is
+the index: the stage graph (``generec_core/stage_graph.py``) names what each stage reads and
+writes from it, and the README's datasets table is generated from both.
+
+In the spirit of Kedro's data catalog and Dagster's IO managers, without either framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dataset:
+    owner: str  # the module under generec_core/datasets/ that owns it
+    path: str  # under the root; <...> are the keys
+    what: str
+    source: str = ""  # who writes it when no stage does (an upstream input, the demo world, ...)
+
+
+INPUT = "input (upstream)"
+
+
+DATASETS: dict[str, Dataset] = {
+    "items": Dataset("items", "raw/items/items.jsonl (+ the video and cover files it names)",
+                     "the item catalogue", INPUT),
+    "interactions.raw": Dataset("interactions", "raw/interactions/dt=<date>/*.jsonl", "one event per line", INPUT),
+    "interactions.lake": Dataset("interactions", "lake/interactions/dt=<date>/",
+                                 "cleaned, typed, deduplicated events (Spark)"),
+    "interactions.quarantine": Dataset("interactions", "lake/quarantine/interactions/dt=<date>/",
+                                       "rejected log lines, verbatim, one reason each"),
+    "instructions.raw": Dataset("instructions", "raw/instructions/dt=<date>/*.jsonl",
+                                "users' instructions (optional)", INPUT),
+    "instructions.rejected": Dataset("instructions", "lake/quarantine/instruct/dt=<date>/rejected.jsonl",
+                                     "refused or malformed instructions, scrubbed"),
+    "guidance": Dataset("guidance", "features/guidance/dt=<date>/guidance.jsonl", "generation guidance per user"),
+    "frames": Dataset("frames", "features/frames/encoder=<id>/sampling=<signature>/items/<item>.parquet",
+                      "sampled frames: embeddings, times, quality"),
+    "frames.quarantine": Dataset("frames", "lake/quarantine/items/<item>.json", "items whose video is unusable"),
+    "palettes": Dataset("palettes", "features/palettes/<version>/items/<item>.json", "cover colour palettes"),
+    "users": Dataset("users", "features/users/dt=<date>/", "taste, cluster, likes per user (Spark)"),
+    "worklist": Dataset("users", "work/run=<run_id>/worklist/", "(user, item) candidates with shard (Spark)"),
+    "staged": Dataset("staged", "work/run=<run_id>/shard=<n>/rows.parquet, work/run=<run_id>/staged/",
+                      "selected thumbnails and clips per (user, item)"),
+    "generated": Dataset("generated", "work/run=<run_id>/shard=<n>/generated_rows.parquet, generated.parquet, "
+                                      "work/run=<run_id>/staged/generated/", "generated thumbnails and lineage"),
+    "gate": Dataset("gate", "work/run=<run_id>/gate/", "verdict per asset, rows after fallbacks"),
+    "gate.quarantine": Dataset("gate", "lake/quarantine/assets/dt=<date>/", "assets that failed the gate"),
+    "expectations": Dataset("expectations", "work/run=<run_id>/expectations/<suite>.html",
+                            "data-quality validation pages"),
+    "metrics": Dataset("metrics", "work/run=<run_id>/metrics/<stage>.json", "each stage's summary",
+                       "every stage (pipeline.run_stage)"),
+    "catalog": Dataset("catalog", "catalog/assets/<sha256>.<ext>, catalog/manifests/dt=<date>/run=<run_id>/"
+                                  "manifest.parquet, catalog/CURRENT", "what users are served"),
+    "evaluation": Dataset("evaluation", "work/run=<run_id>/evaluation/summary.json", "Cosine@K, planted share"),
+    "truth": Dataset("truth", "demo/truth/{users,items}.jsonl", "labelled ground truth (demo worlds only)",
+                     "the demo world (generec demo)"),
+    "reports": Dataset("reports", "reports/run=<run_id>/index.html, failure.json",
+                       "the run report; why a run failed (the DAG's failure callback)"),
+}

@@ -1,0 +1,65 @@
+"""Dataset ``gate``: the fidelity gate's verdicts, the rows publish may publish, and the assets it refused.
+
+- ``work/run=<id>/gate/verdicts.parquet``: one verdict per staged asset (kind, passed, reasons,
+  the checks as JSON);
+- ``work/run=<id>/gate/rows.parquet``: the shown rows after fallbacks (``GateRow``): the only
+  input of publish;
+- ``work/run=<id>/gate/manifest_checks.json``: the great-expectations digest of those rows;
+- ``lake/quarantine/assets/dt=<date>/``: failed assets' bytes, named by content hash (a name may be
+  what leaked), and ``failed.jsonl`` with their reasons. A re-run of the date replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypedDict
+
+import pyarrow as pa
+
+from generec_core.datasets.generated import ShownRow
+from generec_core.datasets.layout import Layout
+from generec_core.storage import sha256_hex
+
+
+class Verdict(TypedDict):
+    kind: str  # a kinds.AssetKind
+    passed: bool
+    reasons: list[str]
+    checks: list[dict]
+
+
+class GateRow(ShownRow):
+    fallback: str | None  # which assets failed and why, when the row shows a fallback
+
+
+def write_verdicts(layout: Layout, run_id: str, verdicts: dict[str, Verdict]) -> None:
+    layout.store.write_parquet(layout.gate_verdicts(run_id), pa.Table.from_pylist(
+        [{"asset": a, "kind": v["kind"], "passed": v["passed"], "reasons": v["reasons"],
+          "checks": json.dumps(v["checks"])} for a, v in sorted(verdicts.items())]))
+
+
+def write_gate_rows(layout: Layout, run_id: str, rows: pa.Table) -> None:
+    layout.store.write_parquet(layout.gate_rows(run_id), rows)
+
+
+def read_gate_rows(layout: Layout, run_id: str) -> list[GateRow]:
+    return layout.store.read_parquet(layout.gate_rows(run_id)).to_pylist()  # type: ignore[return-value]
+
+
+def write_manifest_checks(layout: Layout, run_id: str, checks: dict) -> None:
+    layout.store.write_text(layout.gate_checks(run_id), json.dumps(checks, indent=1, sort_keys=True, default=str))
+
+
+def quarantine_assets(layout: Layout, date: str, failed: list[tuple[str, bytes, Verdict]]) -> None:
+    """Replace the date's asset quarantine with ``(staged URI, bytes, verdict)`` of each failed asset."""
+    layout.store.delete_prefix(layout.quarantine("assets", date))
+    records = []
+    for asset, data, verdict in failed:
+        stored = None
+        if data:
+            stored = layout.quarantined_asset(date, sha256_hex(data), asset.rsplit(".", 1)[-1])
+            layout.store.write_bytes(stored, data)
+        records.append({"asset": asset, "quarantined": stored, "kind": verdict["kind"],
+                        "reasons": verdict["reasons"], "checks": verdict["checks"]})
+    layout.store.write_text(layout.quarantined_assets_list(date),
+                            "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))

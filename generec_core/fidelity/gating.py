@@ -1,0 +1,199 @@
+"""The gate's decisions, apart from its I/O: what each staged asset is, fallbacks, pass rates, bias, halting.
+
+Per asset (``audit.py``) a verdict; here, what those verdicts mean for the rows:
+
+* generated thumbnail failed -> the selected frame it was generated from (``selected_staged``);
+* selected thumbnail failed -> the item's original cover; clip failed -> no clip;
+* a row whose cover fails too has nothing publishable to show and is dropped (counted).
+
+The run halts before publish when a staging stage's pass rate falls below its floor
+(``GateConfig``) or the manifest's data checks fail, naming the dominant failure reasons.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from generec_core.config import GateConfig
+from generec_core.expectations.verdict import DataQualityError
+from generec_core.kinds import AssetKind, ThumbnailKind
+
+STAGE_OF_KIND = {AssetKind.SELECTED: "personalise", AssetKind.COVER: "personalise", AssetKind.CLIP: "personalise",
+                 AssetKind.GENERATED: "generate"}
+ACTIVITY_BUCKETS = ((0, "0 likes"), (1, "1-2 likes"), (3, "3-9 likes"), (10, "10+ likes"))
+
+
+class GateFailed(DataQualityError):
+    """Publishing this run would ship a bad batch: too many assets failed, or the data checks did.
+
+    A data-quality verdict like the other gates' (the DAG fails such a task without retry).
+    """
+
+
+@dataclass
+class AssetPlan:
+    """What the shown rows say about one asset: its kind and what it must be faithful to."""
+
+    kind: AssetKind
+    item_id: str
+    frame_idx: int | None = None  # the source frame (-1: the cover)
+    window: tuple[float, float] | None = None  # clips: [start_s, end_s) in source time
+    selected: str | None = None  # generated: the staged frame it was generated from
+    row_marked: bool = True  # generated: every row showing it says generated + generator_id
+
+
+def plan_assets(rows: list[dict]) -> dict[str, AssetPlan]:
+    """One plan per distinct staged asset (many rows share one frame, cover or clip)."""
+    plans: dict[str, AssetPlan] = {}
+    marked: dict[str, bool] = defaultdict(lambda: True)
+    for row in rows:
+        item, idx, kind = row["item_id"], row["thumbnail_frame_idx"], row["thumbnail_kind"]
+        plans.setdefault(row["cover_staged"], AssetPlan(AssetKind.COVER, item, -1))
+        if kind == ThumbnailKind.GENERATED:
+            selected = row.get("selected_staged")
+            plans.setdefault(row["thumbnail_staged"], AssetPlan(AssetKind.GENERATED, item, idx, selected=selected))
+            marked[row["thumbnail_staged"]] &= bool(row.get("generator_id"))
+            if selected:
+                plans.setdefault(selected, AssetPlan(AssetKind.SELECTED, item, idx))
+        elif kind == ThumbnailKind.SELECTED:
+            plans.setdefault(row["thumbnail_staged"], AssetPlan(AssetKind.SELECTED, item, idx))
+        else:  # original: the cover itself
+            plans.setdefault(row["thumbnail_staged"], AssetPlan(AssetKind.COVER, item, -1))
+        if row["clip_staged"]:
+            plans.setdefault(row["clip_staged"], AssetPlan(AssetKind.CLIP, item,
+                                                           window=(row["clip_start_s"], row["clip_end_s"])))
+    for asset, ok in marked.items():
+        plans[asset].row_marked = ok
+    return plans
+
+
+def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict]) -> pa.Table:
+    """Failed generated -> its selected frame; failed selected -> the cover; failed clip -> none.
+
+    Every fallback is written into the row (``fallback``: which asset failed and why).
+    """
+    def passed(asset: str | None) -> bool:
+        return bool(asset) and verdicts.get(asset, {}).get("passed", False)
+
+    def reasons(asset: str | None) -> str:
+        return "; ".join(verdicts.get(asset, {}).get("reasons") or ["not audited"])
+
+    out = []
+    for row in rows.to_pylist():
+        notes: list[str] = []
+        if row["thumbnail_kind"] == ThumbnailKind.GENERATED and not passed(row["thumbnail_staged"]):
+            notes.append("generated thumbnail failed gate: " + reasons(row["thumbnail_staged"]))
+            row.update(thumbnail_kind=ThumbnailKind.SELECTED.value, thumbnail_staged=row.get("selected_staged"),
+                       generator_id=None)
+        cover_ok = passed(row["cover_staged"])
+        if row["thumbnail_kind"] != ThumbnailKind.ORIGINAL and not passed(row["thumbnail_staged"]):
+            if not cover_ok:
+                continue
+            notes.append("thumbnail failed gate: " + reasons(row["thumbnail_staged"]))
+            row.update(thumbnail_kind=ThumbnailKind.ORIGINAL.value, thumbnail_staged=row["cover_staged"],
+                       thumbnail_frame_idx=None, thumbnail_frame_ts=None, score=None, generator_id=None)
+        if not cover_ok:
+            if row["thumbnail_kind"] == ThumbnailKind.ORIGINAL:
+                continue
+            row["cover_staged"] = None
+        if row["clip_staged"] and not passed(row["clip_staged"]):
+            notes.append("clip failed gate: " + reasons(row["clip_staged"]))
+            row.update(clip_staged=None, clip_start_s=None, clip_end_s=None, clip_score=None)
+        row["fallback"] = " | ".join(notes) or None
+        out.append(row)
+    schema = rows.schema
+    for name, dtype in (("generator_id", pa.string()), ("fallback", pa.string())):
+        if schema.get_field_index(name) < 0:
+            schema = schema.append(pa.field(name, dtype))
+    return pa.Table.from_pylist(out, schema)
+
+
+def activity_bucket(n_likes: int | None) -> str:
+    if n_likes is None:
+        return "unknown"
+    return [name for low, name in ACTIVITY_BUCKETS if n_likes >= low][-1]
+
+
+def user_groups(features: pa.Table | None) -> dict[str, tuple[str, str]]:
+    """user -> (taste cluster, activity bucket) from the date's user features (none: everyone unknown)."""
+    if features is None:
+        return {}
+    users = features["user_id"].to_pylist()
+    clusters = (features["cluster"].to_pylist() if "cluster" in features.column_names else ["all"] * len(users))
+    likes = features["n_likes"].to_pylist() if "n_likes" in features.column_names else [None] * len(users)
+    return {u: ("all" if c is None else str(c), activity_bucket(n)) for u, c, n in zip(users, clusters, likes)}
+
+
+def bias_report(staged: pa.Table, final: pa.Table, groups: dict[str, tuple[str, str]]) -> dict:
+    """Per taste cluster and per activity bucket: rows, and the share shown as personalised (no fallback).
+
+    A dropped row or a row with any fallback counts as not passed, so a gate that rejects one
+    group's assets far more often than another's shows up as a gap.
+    """
+    clean = {(u, i) for u, i, f in zip(final["user_id"].to_pylist(), final["item_id"].to_pylist(),
+                                        final["fallback"].to_pylist()) if f is None}
+    out: dict[str, dict] = {}
+    for axis, pick in (("cluster", 0), ("activity", 1)):
+        totals: Counter = Counter()
+        ok: Counter = Counter()
+        for user, item in zip(staged["user_id"].to_pylist(), staged["item_id"].to_pylist()):
+            group = groups.get(user, ("all", "unknown"))[pick]
+            totals[group] += 1
+            ok[group] += (user, item) in clean
+        rates = {g: {"rows": n, "pass_rate": round(ok[g] / n, 4)} for g, n in sorted(totals.items())}
+        values = [r["pass_rate"] for r in rates.values()]
+        out[axis] = {"groups": rates, "gap": round(max(values) - min(values), 4) if values else 0.0}
+    return out
+
+
+def _rate(passed: int, total: int) -> float | None:
+    return round(passed / total, 4) if total else None
+
+
+def summarise(gate: GateConfig, verdicts: Mapping[str, dict], final: pa.Table, data_checks: dict, bias: dict) -> dict:
+    """Pass rates per staging stage, kind and check, the dominant reasons, and the data checks."""
+    by_stage: dict[str, dict] = {}
+    for stage, floor in (("personalise", gate.min_pass_rate), ("generate", gate.min_pass_rate_generated)):
+        mine = [v["passed"] for v in verdicts.values() if STAGE_OF_KIND[v["kind"]] == stage]
+        by_stage[stage] = {"assets": len(mine), "passed": sum(mine), "pass_rate": _rate(sum(mine), len(mine)),
+                           "floor": floor}
+    failed_checks = Counter(c["name"] for v in verdicts.values() for c in v["checks"] if not c["passed"])
+    reasons = Counter(r for v in verdicts.values() for r in v["reasons"])
+    by_kind = Counter((str(v["kind"]), v["passed"]) for v in verdicts.values())
+    repurposed, generated = by_stage["personalise"], by_stage["generate"]
+    return {
+        # the repurposed assets' rate is the headline: a failed generated asset has an audited fallback
+        "assets": repurposed["assets"], "passed": repurposed["passed"],
+        "failed": repurposed["assets"] - repurposed["passed"],
+        "pass_rate": repurposed["pass_rate"] if repurposed["assets"] else 1.0, "floor": gate.min_pass_rate,
+        "generated": {k: generated[k] for k in ("assets", "passed", "pass_rate")},
+        "by_stage": by_stage,
+        "by_kind": {f"{k}:{'pass' if p else 'fail'}": n for (k, p), n in sorted(by_kind.items())},
+        "failed_checks": dict(sorted(failed_checks.items())),
+        "failure_reasons": dict(reasons.most_common(5)),
+        "rows": final.num_rows,
+        "rows_with_fallback": int(pc.sum(pc.is_valid(final["fallback"])).as_py() or 0),
+        "manifest_checks": {"success": data_checks["success"], "evaluated": data_checks["evaluated"],
+                            "failed": [r["name"] + ": " + r["observed"] for r in data_checks["results"]
+                                       if not r["success"]]},
+        "bias": bias,
+    }
+
+
+def halt_if_bad(summary: dict, date: str, page: str) -> None:
+    """Raise ``GateFailed`` (carrying the summary) when a pass rate is below its floor or the data checks failed."""
+    problems = []
+    for stage, s in summary["by_stage"].items():
+        if s["assets"] and s["pass_rate"] < s["floor"]:
+            problems.append(f"{stage} pass rate {s['pass_rate']:.3f} below floor {s['floor']}")
+    if not summary["manifest_checks"]["success"]:
+        problems.append("manifest data checks failed: " + "; ".join(summary["manifest_checks"]["failed"]))
+    if problems:
+        problems.append(f"dominant failure reasons: {summary['failure_reasons']}")
+        raise GateFailed({"gate": "fidelity", "dt": date, "success": False, "critical_failures": problems,
+                          "warnings": [], "skipped": [], "suites": [], "pages": [page]}, summary)

@@ -1,0 +1,81 @@
+"""The nightly pipeline's stages and their edges, as data: the one place the task graph is written down.
+
+The pipeline (``pipeline.py``) runs a stage by name from here, the Airflow DAG builds its tasks
+and dependencies from here, and the run report lists the stages from here. Each stage names the
+datasets it reads and writes (``datasets.DATASETS``); the README's datasets table comes from that.
+
+Importing this module imports no stage: the DAG file is parsed often and must stay light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    doc: str
+    upstream: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    per_shard: bool = False  # one task per worklist shard (dynamic mapping)
+    accelerator: bool = False  # loads a model: runs where GPUs are (the gpu pool and queue)
+    spark: bool = False  # a Spark job (spark-submit-able as jobs/<spark_job>)
+    verdict: bool = False  # may fail with a data-quality verdict: fail at once, never retry
+    always: bool = False  # runs whatever happened upstream (the report)
+
+    @property
+    def module(self) -> str:
+        """The stage's module; its ``run`` function does the work."""
+        return f"generec_core.stages.{self.name}"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", "Spark: the date's raw logs -> typed, deduplicated lake partition; bad lines -> quarantine "
+          "with a reason; then the interactions data-quality gate",
+          reads=("interactions.raw", "interactions.lake"),
+          writes=("interactions.lake", "interactions.quarantine", "expectations"), spark=True, verdict=True),
+    Stage("instruct", "users' instructions (all up to the date) + like/skip feedback -> one guidance record per "
+          "user; refused or malformed instructions -> quarantine, scrubbed", upstream=("ingest",),
+          reads=("instructions.raw", "interactions.lake", "items"), writes=("guidance", "instructions.rejected")),
+    Stage("frames", "decode and sample every new item's video, embed frames and cover, measure frame quality; "
+          "bad videos -> quarantine", reads=("items",), writes=("frames", "frames.quarantine"), accelerator=True),
+    Stage("features", "Spark: taste vectors, taste clusters, candidates (taste + ALS), sharded worklist; then "
+          "the features data-quality gate", upstream=("ingest", "frames"),
+          reads=("interactions.lake", "frames"), writes=("users", "worklist", "expectations"),
+          spark=True, verdict=True),
+    Stage("personalise", "AI editor, per shard: the thumbnail frame and the clip each user's taste prefers",
+          upstream=("instruct", "features"),
+          reads=("worklist", "users", "guidance", "frames", "items", "catalog"), writes=("staged",),
+          per_shard=True, accelerator=True),
+    Stage("generate", "AI editor, per shard: personalised thumbnails generated from the selected frames, one "
+          "per (taste group, item, frame)", upstream=("personalise",),
+          reads=("staged", "users", "guidance", "interactions.lake", "items", "palettes"),
+          writes=("generated", "palettes"), per_shard=True, accelerator=True),
+    Stage("gate", "fidelity checks on every staged and generated asset; fallbacks; halts publish below a "
+          "pass-rate floor or when the manifest's data checks fail", upstream=("generate",),
+          reads=("staged", "generated", "frames", "users"), writes=("gate", "gate.quarantine", "expectations"),
+          accelerator=True, verdict=True),
+    Stage("publish", "content-addressed assets (create-only), the date's manifest, then catalog/CURRENT "
+          "(compare-and-swap); a dry run publishes nothing", upstream=("gate",),
+          reads=("gate",), writes=("catalog",)),
+    Stage("evaluate", "Cosine@K in the paper's table form, and the planted-taste share where the world has "
+          "labelled truth", upstream=("publish",),
+          reads=("catalog", "worklist", "frames", "users", "interactions.lake", "truth"), writes=("evaluation",)),
+    Stage("report", "the run's HTML page: stage counts and timings, data quality, gate, evaluation, gallery",
+          upstream=("evaluate",), reads=("metrics", "catalog", "evaluation"), writes=("reports",), always=True),
+)
+BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def parse_stages(text: str | list[str] | None) -> list[str]:
+    """``"ingest,frames"`` or a list -> validated stage names (all stages when empty)."""
+    if not text:
+        return list(NAMES)
+    names = [s.strip() for s in (text.split(",") if isinstance(text, str) else text) if s.strip()]
+    unknown = [s for s in names if s not in BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; valid stages: {', '.join(NAMES)}")
+    return names

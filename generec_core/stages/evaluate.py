@@ -1,0 +1,58 @@
+"""Stage ``evaluate``: Cosine@K (the paper's table) of the published run, and the planted-taste share.
+
+Reads what the run published and what it was built from (manifest, worklist ranks, frames,
+tastes, likes up to the date) and, when the root holds a labelled world, its truth; the
+evaluation itself is ``evaluation/summary.py``. Writes ``datasets.evaluation`` for the report
+and ``generec evaluate``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from generec_core.config import PipelineConfig
+from generec_core.datasets import catalog, users
+from generec_core.datasets.evaluation import write_evaluation
+from generec_core.datasets.frames import load_frames
+from generec_core.datasets.interactions import likes_and_skips
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.truth import read_truth
+from generec_core.evaluation.summary import evaluated_items, format_table, summarise
+from generec_core.storage import ObjectNotFound
+
+log = logging.getLogger(__name__)
+
+EvaluateSummary = dict[str, Any]  # users_evaluated, "cosine@5 <method>" per method, "planted <share>", or skipped
+
+
+def run(config: PipelineConfig, date: str) -> EvaluateSummary:
+    summary = evaluate(config, date)
+    if summary.get("skipped"):
+        return {"skipped": summary["skipped"]}
+    brief = {f"cosine@5 {row['method']}": row["cosine@5"] for row in summary["thumbnail"] + summary["clip"]}
+    planted = summary.get("planted") or {}
+    brief.update({f"planted {k}": v for k, v in planted.items() if k in ("ours", "random_frame", "pairs")})
+    return {"users_evaluated": summary["users_evaluated"], **brief}
+
+
+def evaluate(config: PipelineConfig, date: str) -> dict:
+    """Compute and store the run's evaluation; returns the summary (``skipped`` says why when nothing ran)."""
+    layout, run_id = Layout.for_config(config), run_id_for(date)
+    try:
+        rows = catalog.read_rows(layout, layout.manifest(date, run_id))
+    except catalog.CatalogError:
+        return {"date": date, "run_id": run_id, "skipped": "no published manifest for this date"}
+    frames, videos = load_frames(config)
+    items = evaluated_items(frames, dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist())))
+    shown_users = {r["user_id"] for r in rows}
+    try:
+        tastes = users.tastes(layout, date, shown_users, warm_only=True)
+    except ObjectNotFound:
+        tastes = {}
+    likes, _ = likes_and_skips(layout, date, shown_users)
+    summary = summarise(date, run_id, rows, items, users.worklist_ranks(layout, run_id), tastes, likes,
+                        config.editor, read_truth(layout))
+    write_evaluation(layout, run_id, summary)
+    log.info("evaluation %s: %s", run_id, format_table(summary))
+    return summary

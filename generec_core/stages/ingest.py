@@ -1,0 +1,79 @@
+"""Stage ``ingest`` (Spark): the date's raw logs -> the lake partition and its quarantine, then its gate.
+
+Reads ``interactions.raw`` and the lake's other dates (for replays), writes the date's lake
+partition and quarantine (``spark/ingest.py`` documents every reason and the lateness policy),
+then validates what was written with the interactions suites. A failed critical expectation
+raises ``DataQualityError`` after the counts are recorded: nothing downstream may run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Callable, TypedDict
+
+from pyspark.sql import DataFrame, SparkSession
+
+from generec_core.config import PipelineConfig
+from generec_core.datasets import expectations as expectation_pages
+from generec_core.datasets import interactions
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.expectations import gates, raise_on_failure
+from generec_core.expectations.verdict import brief
+from generec_core.spark.ingest import accepted_interval, clean_day, parse_date
+from generec_core.spark.session import get_spark
+from generec_core.spark_mirror import run_spark_stage
+
+
+class IngestSummary(TypedDict, total=False):
+    dt: str
+    read: int  # == clean + quarantined + duplicates + duplicate_replays
+    clean: int
+    quarantined: int
+    quarantine_by_reason: dict[str, int]
+    duplicates: int
+    duplicate_replays: int
+    late_accepted: int
+    audit: dict  # the gate's brief verdict
+
+
+def run(config: PipelineConfig, date: str) -> IngestSummary:
+    spark = get_spark(config.features.spark_master, "generec-ingest", config.features.shuffle_partitions)
+    summary = run_spark_stage("ingest", config, date, lambda cfg: clean_interactions(
+        spark, cfg, date, audit=lambda accepted: brief(check_interactions(spark, cfg, date, accepted))))
+    raise_on_failure(summary["audit"], summary)
+    return summary
+
+
+def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str,
+                       audit: Callable[[DataFrame], dict] | None = None) -> IngestSummary:
+    """Clean one day of raw logs into the lake; the counts, plus ``audit`` = what ``audit(accepted)`` said.
+
+    Re-running a date overwrites that date's lake and quarantine partitions only.
+    """
+    parse_date(date)
+    layout = Layout.for_config(config)
+    lines = interactions.read_raw_lines(spark, layout, date)
+    with clean_day(lines, interactions.read_lake(spark, layout), date, config.ingest.max_line_bytes) as day:
+        interactions.write_lake(day.clean, layout, date)
+        interactions.write_quarantine(day.quarantined, layout, date)
+        counts = dict(day.counts)
+        if audit is not None:
+            counts["audit"] = audit(day.accepted)
+    return counts  # type: ignore[return-value]
+
+
+def check_interactions(spark: SparkSession, config: PipelineConfig, date: str, accepted: DataFrame) -> dict:
+    """Gate the date's lake partition (read back as written) and its accepted lines; store pages and verdict."""
+    layout, run_id = Layout.for_config(config), run_id_for(date)
+    if not config.expectations.enabled:
+        verdict, pages = gates.disabled(gates.INTERACTIONS, date), {}
+    else:
+        settings = config.expectations
+        first = (parse_date(date) - timedelta(days=settings.volume_history_days)).isoformat()
+        band, note = gates.volume_band(interactions.read_lake(spark, layout), date, first, settings)
+        batches = gates.interactions_batches(interactions.read_lake(spark, layout, date), accepted, date,
+                                             accepted_interval(date), band, settings)
+        verdict, pages = gates.judge(gates.INTERACTIONS, date, run_id, batches, [] if band else [note],
+                                     lambda suite: expectation_pages.page_key(layout, run_id, suite))
+    expectation_pages.record_verdict(layout, run_id, verdict, pages)
+    return verdict
