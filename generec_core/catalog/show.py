@@ -18,5 +18,6 @@ def show(root: str, user_id: str, item_id: str | None = None, run: str | None = 
     ``store``: the storage settings to read the root with (the defaults when None)."""
     layout = Layout(root, store or Store())
     uri = find_manifest(layout, run).uri if run else current_manifest(layout)
-    rows = [r for r in read_rows(layout, uri) if r["user_id"] == user_id and (item_id is None or r["item_id"] == item_id)]
+    rows = [r for r in read_rows(layout, uri)
+            if r["user_id"] == user_id and (item_id is None or r["item_id"] == item_id)]
     return sorted(rows, key=lambda r: r["item_id"])

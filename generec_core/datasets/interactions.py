@@ -83,7 +83,8 @@ def write_quarantine(quarantined: "DataFrame", layout: Layout, date: str) -> Non
 
 # --- pyarrow side: what the Python stages read -------------------------------------------------
 
-def likes_and_skips(layout: Layout, date: str, users: set[str]) -> tuple[dict[str, set[str]], dict[tuple[str, str], int]]:
+def likes_and_skips(layout: Layout, date: str,
+                    users: set[str]) -> tuple[dict[str, set[str]], dict[tuple[str, str], int]]:
     """Items each of ``users`` liked, and skips per (user, item), in lake partitions up to ``date``."""
     likes: dict[str, set[str]] = {u: set() for u in users}
     skips: dict[tuple[str, str], int] = {}

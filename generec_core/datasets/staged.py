@@ -10,7 +10,7 @@ window, never by user, so a frame many users got is staged once and no key carri
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Callable, TypedDict
 
 import pyarrow as pa
 
@@ -65,7 +65,7 @@ def staged_shards(layout: Layout, run_id: str) -> list[int]:
     return sorted(shard for shard in found if shard is not None)
 
 
-def stage_once(layout: Layout, uri: str, make) -> str:
+def stage_once(layout: Layout, uri: str, make: Callable[[], bytes]) -> str:
     """Staged files are deterministic per name, so an existing one is reused, not rebuilt."""
     if not layout.store.exists(uri):
         layout.store.write_bytes(uri, make())

@@ -62,7 +62,8 @@ def tastes(layout: Layout, date: str, users: set[str], warm_only: bool = False) 
     if warm_only:
         table = table.filter(pc.invert(table["is_cold"]))
     table = table.filter(pc.is_in(table["user_id"], pa.array(sorted(users), pa.string())))
-    return {u: np.asarray(t, dtype=np.float32) for u, t in zip(table["user_id"].to_pylist(), table["taste"].to_pylist())}
+    return {u: np.asarray(t, dtype=np.float32)
+            for u, t in zip(table["user_id"].to_pylist(), table["taste"].to_pylist())}
 
 
 def read_worklist(layout: Layout, run_id: str, columns: list[str] | None = None) -> pa.Table:

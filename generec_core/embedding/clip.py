@@ -133,7 +133,7 @@ def read_preprocess(path: Path, image_size: int) -> ClipPreprocess:
 class CLIPEncoder:
     """transformers ``CLIPModel`` behind the ``ImageEncoder`` interface, plus ``embed_text``."""
 
-    def __init__(self, spec: str, device: str = "auto", batch_size: int = 32, precision: str = "auto") -> None:
+    def __init__(self, spec: str, *, device: str, batch_size: int, precision: str) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.spec = spec

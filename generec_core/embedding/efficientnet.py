@@ -44,7 +44,7 @@ class EfficientNetLite0Encoder:
                      "bilinear antialiased resize to 224x224 -> (x - 127) / 128; "
                      "features: global average pool of the final 1280-ch conv, L2-normalised")
 
-    def __init__(self, device: str = "auto", batch_size: int = 32, precision: str = "auto") -> None:
+    def __init__(self, *, device: str, batch_size: int, precision: str) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)

@@ -1,12 +1,12 @@
-"""Planted-taste share: does the chosen frame show what the demo world planted for the user?
+"""Planted-taste share: does the chosen frame show what the world planted for the user?
 
 A world with labelled truth (the demo world plants each user's favourite categories and
 records which category is on screen at every instant of every video) is passed in as a
-``PlantedTruth``; the pipeline never sees it, so it can score the editor honestly: the share of (user, item) pairs whose thumbnail shows
-one of the user's favourite categories, against a random frame (the expected share over
-the item's sampled frames), the original cover, and what was attainable at all (items
-with no favourite-category frame cannot score). For clips: the share of the clip's
-sampled frames that show a favourite category.
+``PlantedTruth``; the pipeline never sees it, so it can score the editor honestly: the share
+of (user, item) pairs whose thumbnail shows one of the user's favourite categories, against a
+random frame (the expected share over the item's sampled frames), the original cover, and
+what was attainable at all (items with no favourite-category frame cannot score). For clips:
+the share of the clip's sampled frames that show a favourite category.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def validate(suite: gx.ExpectationSuite, dataframe: Any, run_name: str) -> Any:
 
     context = _context()
     sources = context.data_sources
-    source = sources.add_pandas(name="generec") if isinstance(dataframe, pd.DataFrame) else sources.add_spark(name="generec")
+    in_memory = isinstance(dataframe, pd.DataFrame)
+    source = sources.add_pandas(name="generec") if in_memory else sources.add_spark(name="generec")
     asset = source.add_dataframe_asset(name=suite.name)
     batch = asset.add_batch_definition_whole_dataframe(name="whole")
     suite = context.suites.add(suite)

@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 from generec_core.kinds import ThumbnailKind
 
 SUITE = "gate_manifest"
-SELECTED, GENERATED, ORIGINAL = ThumbnailKind.SELECTED.value, ThumbnailKind.GENERATED.value, ThumbnailKind.ORIGINAL.value
+SELECTED, GENERATED, ORIGINAL = (k.value for k in (ThumbnailKind.SELECTED, ThumbnailKind.GENERATED,
+                                                   ThumbnailKind.ORIGINAL))
 FLOAT_COLUMNS = ("score", "clip_score", "thumbnail_frame_ts", "clip_start_s", "clip_end_s")
 
 

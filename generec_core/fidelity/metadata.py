@@ -3,9 +3,11 @@
 Identifiability: a generated image must say so in the file itself, so the mark travels with
 the bytes wherever the catalog asset is copied. Preferred: the IPTC "digital source type" the
 industry uses for AI output (``trainedAlgorithmicMedia``, the value C2PA and the major
-platforms read) in an XMP packet; ``mark_ai_generated`` inserts it losslessly (a JPEG APP1
-segment or a PNG iTXt chunk; the pixels are not re-encoded). A plain "AI-generated" statement
-in a text field (EXIF ImageDescription, PNG text) is accepted too. Repurposed frames and
+platforms read) in an XMP packet. ``ai_marked_jpeg`` encodes a generated image with the packet
+(Pillow writes it); ``mark_ai_generated`` marks an image that already exists without touching
+its pixels (a JPEG APP1 segment spliced in: re-encoding would lose quality; a PNG re-saved with
+an iTXt chunk, which is lossless). A plain "AI-generated" statement in a text field (EXIF
+ImageDescription, PNG text) is accepted too. Repurposed frames and
 covers must carry neither: they are real footage.
 
 Privacy: a published asset must not name a user, neither in its key/file name nor in any
@@ -18,11 +20,10 @@ from __future__ import annotations
 import io
 import re
 import struct
-import zlib
 from typing import Iterable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from generec_core.fidelity.checks import CheckResult
 from generec_core.video.decode import open_container
@@ -64,17 +65,18 @@ def ai_marked_jpeg(pixels: np.ndarray, quality: int, generator_id: str) -> bytes
     exif[0x010E] = f"{AI_MARK} ({generator_id})"
     exif[0x0131] = f"generec {generator_id}"
     buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, optimize=True, exif=exif)
-    return mark_ai_generated(buf.getvalue(), generator_id)
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, optimize=True, exif=exif,
+                                 xmp=ai_xmp_packet(generator_id))
+    return buf.getvalue()
 
 
 def mark_ai_generated(data: bytes, generator_id: str) -> bytes:
-    """The same image bytes with the AI-generated XMP mark inserted (JPEG or PNG; pixels untouched)."""
+    """The same image with the AI-generated XMP mark added, pixels untouched (JPEG or PNG)."""
     packet = ai_xmp_packet(generator_id)
     if data[:2] == b"\xff\xd8":
         return _jpeg_with_app1(data, XMP_JPEG_HEADER + packet)
     if data[:8] == _PNG_SIGNATURE:
-        return _png_with_itxt(data, XMP_PNG_KEYWORD, packet.decode("utf-8"))
+        return _png_with_xmp(data, packet.decode("utf-8"))
     raise ValueError("mark_ai_generated: only JPEG and PNG images can carry the mark "
                      f"(got bytes starting {data[:8]!r})")
 
@@ -90,12 +92,16 @@ def _jpeg_with_app1(data: bytes, payload: bytes) -> bytes:
     return data[:pos] + segment + data[pos:]
 
 
-def _png_with_itxt(data: bytes, keyword: str, text: str) -> bytes:
-    """Insert an uncompressed iTXt chunk right after IHDR."""
-    body = keyword.encode("latin-1") + b"\x00\x00\x00" + b"\x00" + b"\x00" + text.encode("utf-8")
-    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
-    ihdr_end = 8 + 8 + struct.unpack(">I", data[8:12])[0] + 4
-    return data[:ihdr_end] + chunk + data[ihdr_end:]
+def _png_with_xmp(data: bytes, packet: str) -> bytes:
+    """The PNG re-saved (losslessly) with its text chunks, its ICC profile and the XMP packet as iTXt."""
+    with Image.open(io.BytesIO(data)) as image:
+        info = PngImagePlugin.PngInfo()
+        for key, value in image.text.items():
+            info.add_text(key, value)
+        info.add_itxt(XMP_PNG_KEYWORD, packet)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", pnginfo=info)
+        return buf.getvalue()
 
 
 def _text(value: object) -> str | None:

@@ -1,48 +1,37 @@
-"""Deterministic weighted k-means, shared by palettes (3-d Lab) and taste clusters (encoder space).
+"""Deterministic weighted k-means (scikit-learn), shared by palettes (3-d Lab) and taste clusters.
 
-Same input -> same centres on every run and every shard task: k-means++ seeding from a
-fixed seed, input order as given (callers sort), a fixed number of Lloyd iterations.
-Distances use |x|^2 + |c|^2 - 2 x.c, so memory is O(N k), not O(N k dim).
+Same input -> same centres on every run, every shard task and every host: k-means++ seeding from
+a fixed seed, one initialisation, input order as given (callers sort), and Lloyd's iterations on
+one thread (scikit-learn sums chunk results per thread, so the thread count could otherwise move
+the last bits of a centre between machines).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import pairwise_distances_argmin
+from threadpoolctl import threadpool_limits
 
 ITERATIONS = 15
 
 
-def _sq_dist(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d2 = (points ** 2).sum(1)[:, None] + (centres ** 2).sum(1)[None] - 2.0 * points @ centres.T
-    return np.maximum(d2, 0.0)
-
-
 def weighted_kmeans(points: np.ndarray, weights: np.ndarray | None, k: int,
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(centres, mass share) sorted by mass, most first; fewer centres when points are fewer than ``k``."""
+    """(centres, mass share) sorted by mass, most first; fewer centres when distinct points are fewer than ``k``."""
     points = np.asarray(points, np.float64)
     weights = np.ones(len(points)) if weights is None else np.asarray(weights, np.float64)
     if len(points) == 0 or k < 1:
         raise ValueError(f"k-means needs points and k >= 1, got {len(points)} points, k={k}")
-    rng = np.random.default_rng(seed)
-    centres = points[[int(np.argmax(weights))]]
-    while len(centres) < k:
-        d2 = _sq_dist(points, centres).min(1) * weights
-        if d2.sum() <= 1e-12:
-            break  # every point already sits on a centre
-        centres = np.vstack([centres, points[int(rng.choice(len(points), p=d2 / d2.sum()))]])
-    for _ in range(ITERATIONS):
-        assign = assign_to(points, centres)
-        mass = np.bincount(assign, weights=weights, minlength=len(centres))
-        sums = np.zeros_like(centres)
-        np.add.at(sums, assign, weights[:, None] * points)
-        keep = mass > 0
-        centres = sums[keep] / mass[keep, None]
-    mass = np.bincount(assign_to(points, centres), weights=weights, minlength=len(centres))
-    order = np.argsort(-mass, kind="stable")
-    return centres[order], mass[order] / mass.sum()
+    k = min(k, len(np.unique(points[weights > 0], axis=0)) or 1)
+    with threadpool_limits(limits=1):
+        model = KMeans(n_clusters=k, init="k-means++", n_init=1, max_iter=ITERATIONS, tol=0.0,
+                       random_state=seed).fit(points, sample_weight=weights)
+    mass = np.bincount(model.labels_, weights=weights, minlength=k)
+    order = [c for c in np.argsort(-mass, kind="stable") if mass[c] > 0]
+    return model.cluster_centers_[order], mass[order] / mass.sum()
 
 
 def assign_to(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Index of the nearest centre for each point (ties: the lower index)."""
-    return np.argmin(_sq_dist(np.asarray(points, np.float64), centres), axis=1)
+    return pairwise_distances_argmin(np.asarray(points, np.float64), centres)

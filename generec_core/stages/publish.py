@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from generec_core.config import PipelineConfig, PublishConfig
 from generec_core.datasets.catalog import MANIFEST_SCHEMA, read_current, version
-from generec_core.datasets.gate import read_gate_rows
+from generec_core.datasets.gate import GateRow, read_gate_rows
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.storage import PreconditionFailed, parquet_bytes, sha256_hex
 
@@ -102,7 +102,8 @@ def _checkpoint(step: str) -> None:
         os._exit(FAULT_EXIT_CODE)
 
 
-def _publish_assets(layout: Layout, run_id: str, rows: list) -> tuple[dict[str, str], dict[str, str]]:
+def _publish_assets(layout: Layout, run_id: str,
+                    rows: list[GateRow]) -> tuple[dict[str, str], dict[str, str]]:
     """Staged URI -> published URI for every asset the rows use; plus the reused ones (published -> staged)."""
     staged_assets = sorted({r[c] for r in rows for c in STAGED_COLUMNS if r.get(c)})
     published: dict[str, str] = {}
@@ -142,7 +143,7 @@ def _asset_extension(layout: Layout, run_id: str, staged_uri: str) -> str:
     return ext
 
 
-def _manifest(rows: list, published: dict[str, str], run_id: str, date: str) -> pa.Table:
+def _manifest(rows: list[GateRow], published: dict[str, str], run_id: str, date: str) -> pa.Table:
     out = []
     for r in sorted(rows, key=lambda r: (r["user_id"], r["item_id"])):
         out.append({

@@ -292,7 +292,7 @@ def to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
-def sample_frames(path: VideoSource, n: int = 32, max_side: int = 640,
+def sample_frames(path: VideoSource, n: int = FramesConfig.frames_per_video, max_side: int = FramesConfig.max_side,
                   rate: float | None = None) -> SampledVideo:
     """``n`` frames uniformly spread over the video (all of them if it has fewer).
 

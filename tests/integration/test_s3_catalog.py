@@ -50,6 +50,19 @@ def test_show_reads_the_live_manifest(published):
     assert proc.returncode == 1 and "no published rows" in proc.stderr
 
 
+def test_catalog_commands_take_the_storage_settings_from_config(published):
+    """No AWS_ENDPOINT_URL in the environment: the endpoint comes from --config, as a run's storage section."""
+    server, root = published
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    config = json.dumps({"storage": {"endpoint_url": server.endpoint, "max_attempts": 2}})
+    found = _generec(["catalog", "show", "--root", root, "--user", "u1", "--config", config], env)
+    assert found.returncode == 0, found.stderr
+    assert [json.loads(line)["item_id"] for line in found.stdout.splitlines()] == ["i2", "i3"]
+    bad = _generec(["catalog", "gc", "--root", root, "--older-than", "1",
+                    "--config", '{"storage": {"spark_io": "x"}}'], env)
+    assert bad.returncode == 2 and "storage.spark_io" in bad.stderr
+
+
 def test_diff_between_two_nights(published):
     _, root = published
     proc = _generec(["catalog", "diff", "--root", root, "2026-11-23", "nightly-2026-11-24", "--json"], dict(os.environ))

@@ -103,6 +103,20 @@ def test_show_and_diff_read_the_catalog(root):
         diff(root, "2026-11-01", "2026-11-24")
 
 
+def test_diff_compares_the_same_night_across_two_catalog_roots(root, tmp_path):
+    """How a refactor proves it changed nothing: the same night built twice, compared by content address."""
+    other = file_uri(tmp_path / "other")
+    for target, version in ((root, "v1"), (other, "v1")):
+        stage_run(target, "2026-11-24", USERS, ITEMS, version=version)
+        publish(_config(target), "2026-11-24")
+    same = diff(root, "2026-11-24", "2026-11-24", root_b=other)
+    assert same.summary()["unchanged"] == 6 and not (same.added or same.removed or same.changed)
+    stage_run(other, "2026-11-24", USERS, ITEMS, version="v2")  # other bytes: other content addresses
+    publish(_config(other), "2026-11-24")
+    moved = diff(root, "2026-11-24", "2026-11-24", root_b=other)
+    assert len(moved.changed) == 6 and all({"thumbnail_uri", "cover_uri", "clip_uri"} <= set(f) for _, f in moved.changed)
+
+
 def test_readers_say_when_nothing_is_published(root):
     with pytest.raises(CatalogError, match="nothing published"):
         show(root, "u1")
