@@ -13,6 +13,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from generec_core.datasets.generated import read_shown_rows
+from generec_core.datasets.layout import Layout
+from generec_core.datasets.staged import staged_shards
+from generec_core.storage import file_uri
+
 REPO = Path(__file__).resolve().parents[2]
 DATE = "2026-11-24"
 RUN = f"nightly-{DATE}"
@@ -35,8 +40,9 @@ def _manifest(root: Path) -> list[dict]:
 
 
 def _staged_rows(root: Path) -> list[dict]:
-    return [r for shard in sorted((root / f"work/run={RUN}").glob("shard=*/rows.parquet"))
-            for r in pq.read_table(shard).to_pylist()]
+    """Every shard's staged rows with generation laid over them, as the gate audits them."""
+    layout = Layout(file_uri(root))
+    return [r for shard in staged_shards(layout, RUN) for r in read_shown_rows(layout, RUN, shard)]
 
 
 @pytest.fixture(scope="module")
