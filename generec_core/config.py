@@ -43,6 +43,10 @@ class FramesConfig:
     batch_size: int = 32
     device: str = "auto"  # "auto" picks CUDA when present
     max_side: int = 640  # frames are down-scaled to at most this side before anything else
+    # A source outside these is not a micro-video (a broken or hostile file): quarantined before decoding.
+    min_source_side: int = 16
+    max_source_side: int = 8192
+    max_duration_s: float = 3600.0
     sampling: str = "uniform"  # "uniform" (frames_per_video spread evenly) or "rate" (one per 1/sample_fps s)
     sample_fps: float = 1.0  # used when sampling == "rate"
     precision: str = "auto"  # one of PRECISION_CHOICES
@@ -64,6 +68,8 @@ class FramesConfig:
             raise ValueError(f"frames.sampling must be 'uniform' or 'rate', got {self.sampling!r}")
         if not self.sample_fps > 0:
             raise ValueError(f"frames.sample_fps must be > 0, got {self.sample_fps}")
+        if not 1 <= self.min_source_side <= self.max_source_side or not self.max_duration_s > 0:
+            raise ValueError("frames needs 1 <= min_source_side <= max_source_side and max_duration_s > 0")
         if self.precision not in PRECISION_CHOICES:
             raise ValueError(f"frames.precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
 
@@ -111,10 +117,14 @@ class IngestConfig:
     """Interaction log cleaning (generec_core/spark/ingest.py documents the reasons and the lateness policy)."""
 
     max_line_bytes: int = 65536  # longer lines are quarantined unparsed as oversized_line
+    max_id_chars: int = 256  # longer event/user/item ids are quarantined as bad_id:<field>
+    max_watch_ms: int = 86_400_000  # a watch longer than a day is implausible:watch_ms (so is a negative one)
 
     def __post_init__(self) -> None:
         if self.max_line_bytes < 64:
             raise ValueError(f"ingest.max_line_bytes must be >= 64, got {self.max_line_bytes}")
+        if self.max_id_chars < 1 or self.max_watch_ms < 1:
+            raise ValueError("ingest.max_id_chars and max_watch_ms must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,9 @@ class ExpectationsConfig:
     volume_min_history_days: int = 1  # fewer partitions than this: the volume check is skipped, and says so
     volume_severity: str = "critical"  # "warning" reports a volume excursion without stopping the run
     max_duplicate_rate: float = 0.2  # duplicates + replays among the accepted lines of a day
+    # quarantined lines among all the lines read on a day: above it the run stops (a broken producer),
+    # below it the bad lines wait in quarantine and everyone else gets their night
+    max_quarantine_share: float = 0.05
     norm_tolerance: float = 1e-3  # |‖taste‖ - 1| allowed
 
     def __post_init__(self) -> None:
@@ -134,6 +147,8 @@ class ExpectationsConfig:
             raise ValueError(f"expectations.volume_severity must be critical or warning, got {self.volume_severity!r}")
         if not 0 < self.volume_band or not 0 <= self.max_duplicate_rate <= 1 or self.volume_history_days < 1:
             raise ValueError("expectations need volume_band > 0, 0 <= max_duplicate_rate <= 1, volume_history_days >= 1")
+        if not 0 <= self.max_quarantine_share <= 1:
+            raise ValueError(f"expectations.max_quarantine_share must be in [0, 1], got {self.max_quarantine_share}")
 
 
 @dataclass(frozen=True)

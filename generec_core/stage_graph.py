@@ -40,7 +40,8 @@ STAGES: tuple[Stage, ...] = (
           "user; refused or malformed instructions -> quarantine, scrubbed", upstream=("ingest",),
           reads=("instructions.raw", "interactions.lake", "items"), writes=("guidance", "instructions.rejected")),
     Stage("frames", "decode and sample every new item's video, embed frames and cover, measure frame quality; "
-          "bad videos -> quarantine", reads=("items",), writes=("frames", "frames.quarantine"), accelerator=True),
+          "bad catalogue lines and bad videos -> quarantine", reads=("items",),
+          writes=("frames", "frames.quarantine", "items.rejected"), accelerator=True),
     Stage("features", "Spark: taste vectors, taste clusters, candidates (taste + ALS), sharded worklist; then "
           "the features data-quality gate", upstream=("ingest", "frames"),
           reads=("interactions.lake", "frames"), writes=("users", "worklist", "expectations"),

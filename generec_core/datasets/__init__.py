@@ -28,6 +28,8 @@ INPUT = "input (upstream)"
 DATASETS: dict[str, Dataset] = {
     "items": Dataset("items", "raw/items/items.jsonl (+ the video and cover files it names)",
                      "the item catalogue", INPUT),
+    "items.rejected": Dataset("items", "lake/quarantine/items_manifest/rejected.jsonl",
+                              "lines of items.jsonl that break the contract, with reasons"),
     "interactions.raw": Dataset("interactions", "raw/interactions/dt=<date>/*.jsonl", "one event per line", INPUT),
     "interactions.lake": Dataset("interactions", "lake/interactions/dt=<date>/",
                                  "cleaned, typed, deduplicated events (Spark)"),

@@ -14,7 +14,9 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from generec_core.config import IngestConfig
 from generec_core.datasets.layout import Layout, partition_date
+from generec_core.identifiers import is_usable_id
 
 MALFORMED = "malformed"
 
@@ -67,6 +69,8 @@ def _parse(raw: bytes, day: str) -> tuple[Instruction | None, str]:
     user, text, ts = rec.get("user_id"), rec.get("text"), rec.get("ts")
     if not isinstance(user, str) or not user.strip():
         return None, f"{MALFORMED}: user_id missing"
+    if not is_usable_id(user, IngestConfig.max_id_chars):
+        return None, f"{MALFORMED}: user_id not a usable id"
     if not isinstance(text, str):
         return None, f"{MALFORMED}: text missing"
     if not isinstance(ts, str) or sort_ts(ts) is None:

@@ -114,6 +114,11 @@ class Layout:
         base = join(self.root, f"lake/quarantine/{stage}")
         return base if date is None else join(base, f"dt={date}")
 
+    @property
+    def rejected_items(self) -> str:
+        """datasets.items: the lines of items.jsonl that break the contract, each with its reason"""
+        return join(self.quarantine("items_manifest"), "rejected.jsonl")
+
     def quarantined_item(self, item_id: str) -> str:
         """datasets.frames: why an item's video could not be used"""
         return join(self.quarantine("items"), f"{safe_name(item_id)}.json")

@@ -23,8 +23,9 @@ Batches = list[tuple[object, DataFrame]]
 
 
 def judge(gate: str, date: str, run_id: str, batches: Batches, skipped: list[str],
-          page_key: Callable[[str], str]) -> tuple[dict, dict[str, str]]:
-    """(verdict, rendered page per suite): validate each batch against its suite."""
+          page_key: Callable[[str], str], context: list[str] | None = None) -> tuple[dict, dict[str, str]]:
+    """(verdict, rendered page per suite): validate each batch against its suite; ``context``: facts that
+    explain a failure, for its message."""
     digests, pages = [], {}
     for suite, frame in batches:
         result = runner.validate(suite, frame, run_name=run_id)
@@ -40,6 +41,8 @@ def judge(gate: str, date: str, run_id: str, batches: Batches, skipped: list[str
         "critical_failures": [r["name"] for r in failed if r["severity"] == "critical"],
         "warnings": [r["name"] for r in failed if r["severity"] != "critical"],
         "skipped": skipped,
+        "observed": {r["name"]: r["observed"] for r in failed},
+        "context": context or [],
         "suites": digests,
     }, pages
 
@@ -63,11 +66,11 @@ def volume_band(lake: DataFrame | None, date: str, first: str,
     return band, f"volume band {band} from the mean {mean:.1f} of {len(counts)} day(s)"
 
 
-def interactions_batches(written: DataFrame, accepted: DataFrame, date: str, interval: tuple,
+def interactions_batches(written: DataFrame, statuses: DataFrame, date: str, interval: tuple,
                          band: tuple[int, int] | None, settings: ExpectationsConfig) -> Batches:
-    """The date's lake partition (read back as written) and its accepted lines (duplicate rate)."""
+    """The date's lake partition (read back as written) and the status of every line read (the shares)."""
     lake_suite = suites.interactions_lake(date, interval, tuple(suites.LAKE_TYPES), band, settings)
-    return [(lake_suite, written), (suites.interactions_arrivals(settings), accepted)]
+    return [(lake_suite, written), (suites.interactions_arrivals(settings), statuses)]
 
 
 def _taste_scalars(users: DataFrame) -> DataFrame:

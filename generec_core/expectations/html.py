@@ -1,6 +1,6 @@
-"""The run report's data-quality section: ingest quarantine counts and the gates' verdicts.
+"""The run report's data-quality section: what was quarantined, and the gates' verdicts.
 
-Built only from what the stages recorded (``ingest`` and ``expectations-<gate>`` metrics),
+Built only from what the stages recorded (``ingest``, ``frames`` and ``expectations-<gate>`` metrics),
 so it also explains a run that a gate stopped. Links point at the GX validation pages in
 the run's ``work/`` zone, relative to the report (``reports/run=<id>/index.html``).
 The markup is ``generec_core/templates/data_quality.html.j2``; this module prepares its data.
@@ -23,6 +23,14 @@ def _quarantine(ingest: dict | None) -> dict | None:
     return {"counts": counts, "reasons": sorted(reasons.items())}
 
 
+def _items(frames: dict | None) -> dict | None:
+    """Catalogue lines and items left out, by reason; None when the frames stage recorded nothing."""
+    if not frames:
+        return None
+    return {"lines": sorted((frames.get("catalogue_rejected_by_reason") or {}).items()),
+            "videos": sorted((frames.get("items_quarantined_by_reason") or {}).items())}
+
+
 def _gate(verdict: dict) -> dict:
     """One gate's verdict: its named failures/warnings/skips, and per suite the passed count and failed results."""
     suites = []
@@ -41,4 +49,4 @@ def data_quality_section(stage_metrics: dict[str, dict]) -> str:
     gates = [m for name, m in sorted(stage_metrics.items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
              if name.startswith("expectations-")]
     return render("data_quality.html.j2", ingest=_quarantine(stage_metrics.get("ingest")),
-                  gates=[_gate(v) for v in gates])
+                  items=_items(stage_metrics.get("frames")), gates=[_gate(v) for v in gates])

@@ -7,7 +7,8 @@ volume band from the trailing days).
 
 Batches (built in ``gates``):
 * ``interactions_lake`` — the date's cleaned lake partition, read back as written.
-* ``interactions_arrivals`` — the date's accepted lines before dedup, with their ``status``.
+* ``interactions_arrivals`` — every line read on the date, with its ``status`` (clean, duplicate,
+  duplicate_replay, quarantined): the day-level shares, duplicates and quarantined lines.
 * ``user_features`` — the date's user features plus derived ``taste_dim``,
   ``taste_finite``, ``taste_norm`` (GX has no array expectations, so Spark derives
   scalars and GX judges them).
@@ -20,6 +21,7 @@ from datetime import datetime
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
 
 from generec_core.config import ExpectationsConfig
 from generec_core.datasets.interactions import EVENT_TYPES
@@ -63,11 +65,16 @@ def interactions_lake(date: str, interval: tuple[datetime, datetime], columns: t
 
 
 def interactions_arrivals(config: ExpectationsConfig) -> gx.ExpectationSuite:
-    """Duplicate rate among the accepted lines: at least 1 - max_duplicate_rate of them are new events."""
+    """Day-level shares: of the accepted lines at least 1 - max_duplicate_rate are new events, and of all
+    lines read at most max_quarantine_share were quarantined (one bad row costs its row, many stop the run)."""
+    accepted = Column("status") != "quarantined"
     return _suite("interactions_arrivals", [
         gxe.ExpectColumnValuesToBeInSet(
-            column="status", value_set=["clean"], mostly=1.0 - config.max_duplicate_rate,
+            column="status", value_set=["clean"], mostly=1.0 - config.max_duplicate_rate, row_condition=accepted,
             meta={"guards": f"duplicate + replay rate <= {config.max_duplicate_rate:.0%}"}),
+        gxe.ExpectColumnValuesToNotBeInSet(
+            column="status", value_set=["quarantined"], mostly=1.0 - config.max_quarantine_share,
+            meta={"guards": f"quarantined share of the lines read <= {config.max_quarantine_share:.0%}"}),
     ])
 
 

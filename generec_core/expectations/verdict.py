@@ -5,9 +5,11 @@ verdict without loading GX (or Spark).
 
 A verdict is a dict:
 ``{"gate", "dt", "success", "critical_failures": [name...], "warnings": [name...],
-"skipped": [why...], "suites": [{"suite", "success", "evaluated", "failed": [name...],
-"html"}...]}``. An expectation's name is ``"<suite>: <expectation type>(<its column(s)>)
-— <what it guards>"``, so a failure reads the same in the task log and in the report.
+"skipped": [why...], "observed": {name: what was seen, for each failure}, "context": [fact...],
+"suites": [{"suite", "success", "evaluated", "results": [...], "html"}...]}``. An expectation's
+name is ``"<suite>: <expectation type>(<its column(s)>) — <what it guards>"``, so a failure
+reads the same in the task log and in the report; ``context`` carries what the stage knows
+that explains it (e.g. the day's top quarantine reasons).
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ class DataQualityError(RuntimeError):
     def __init__(self, verdict: dict, summary: dict | None = None):
         self.verdict = verdict
         self.summary = summary  # the stopped stage's own summary, so its metrics are still recorded
-        failures = "; ".join(verdict.get("critical_failures", []))
+        observed = verdict.get("observed") or {}
+        failures = "; ".join(f"{name} (observed: {observed[name]})" if name in observed else name
+                             for name in verdict.get("critical_failures", []))
+        context = "".join(f"; {fact}" for fact in verdict.get("context") or [])
         pages = ", ".join(verdict.get("pages") or [s["html"] for s in verdict.get("suites", []) if s.get("html")])
         super().__init__(f"data-quality gate {verdict.get('gate')!r} failed for dt={verdict.get('dt')}: "
-                         f"{failures} (validation results: {pages})")
+                         f"{failures}{context} (validation results: {pages})")
 
 
 def raise_on_failure(verdict: dict, summary: dict | None = None) -> dict:
@@ -45,5 +50,6 @@ def raise_on_failure(verdict: dict, summary: dict | None = None) -> dict:
 
 def brief(verdict: dict) -> dict:
     """The verdict without per-expectation detail: what a stage's own summary carries."""
-    keys = ("gate", "success", "critical_failures", "warnings", "skipped")
-    return {**{k: verdict[k] for k in keys}, "pages": [s["html"] for s in verdict["suites"] if s.get("html")]}
+    keys = ("gate", "dt", "success", "critical_failures", "warnings", "skipped", "observed", "context")
+    return {**{k: verdict[k] for k in keys if k in verdict},
+            "pages": [s["html"] for s in verdict["suites"] if s.get("html")]}

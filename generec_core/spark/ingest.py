@@ -17,11 +17,18 @@ Each bad line gets exactly one reason, the first that applies, in this order:
 ``oversized_line`` (more than ``config.ingest.max_line_bytes`` bytes: never handed to the
 parser, so one runaway producer cannot blow up a task's memory on parse), ``non_utf8``
 (bytes that are not valid UTF-8: the text would be silently altered by any decoder),
-``bad_json`` (unparsable, not an object, trailing garbage), ``missing_field:<name>``
-(absent, JSON null or an empty string, required fields in contract order),
-``bad_type:<name>`` (wrong JSON type; for ``ts`` also not an ISO-8601 date-time),
-``unknown_event_type``, ``ts_outside_interval``. Whitespace-only lines are not records:
-they are skipped and not counted.
+``bad_json`` (unparsable, not an object, trailing garbage, a key repeated inside a field's
+value), ``duplicate_key:<name>`` (a contract key repeated in the event with values that
+disagree: which one is meant cannot be known), ``missing_field:<name>`` (absent, JSON null or
+an empty or whitespace-only string, required fields in contract order), ``bad_type:<name>``
+(wrong JSON type, e.g. a number where a string is required; for ``ts`` also not an ISO-8601
+date-time), ``bad_id:<name>`` (an event, user or item id longer than
+``config.ingest.max_id_chars``, with control characters, or with surrounding whitespace),
+``implausible:watch_ms`` (negative, or longer than ``config.ingest.max_watch_ms``, a day),
+``unknown_event_type``, ``ts_outside_interval``. Whitespace-only lines are not records: they
+are skipped and not counted. Every one of these can be wrong in a single line, so it costs
+that line only; the day-level checks (volume, duplicate share, quarantined share) are the
+great-expectations gate's.
 
 Quarantine rows: ``line`` (the raw line as text; for ``non_utf8`` the invalid sequences
 are replaced by U+FFFD so every reader can open the file), ``line_bytes`` (the exact raw
@@ -70,9 +77,12 @@ from pyspark.sql import types as T
 
 from generec_core.config import IngestConfig
 from generec_core.datasets.interactions import EVENT_TYPES, LAKE_COLUMNS, QUARANTINE_COLUMNS
+from generec_core.identifiers import CONTROL_CHARS
 
 REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts")
+ID_FIELDS: tuple[str, ...] = ("event_id", "user_id", "item_id")
 OPTIONAL_INT_FIELDS: tuple[str, ...] = ("watch_ms",)
+_CONTRACT_KEY = '"(?:' + "|".join(REQUIRED_FIELDS + OPTIONAL_INT_FIELDS) + r')"\s*:'  # any contract key, named
 CORRUPT_COLUMN = "_corrupt_record"
 LATENESS = timedelta(days=1)
 
@@ -91,6 +101,8 @@ _JSON_OPTIONS = {
     "allowUnquotedControlChars": "false",
 }
 _INT_VARIANT_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+# a top-level "key": value pair in the raw line (a string, or the first token of any other value)
+_KEY_VALUE = r'"{key}"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}}\]\s]+)'
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
 
 OVERSIZED, NON_UTF8 = "oversized_line", "non_utf8"
@@ -120,15 +132,15 @@ def _json_type(field: Column) -> Column:
     return F.schema_of_variant(field)
 
 
-def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = EVENT_TYPES,
-                   max_line_bytes: int = IngestConfig.max_line_bytes) -> DataFrame:
+def classify_lines(lines: DataFrame, date: str, limits: IngestConfig = IngestConfig(),
+                   event_types: tuple[str, ...] = EVENT_TYPES) -> DataFrame:
     """Parse raw lines (column ``value``) and attach a ``reason`` (null for good rows).
 
     Returns columns: line, line_bytes, reason, and the typed contract fields (null where
     unusable). Pure DataFrame -> DataFrame so it can be tested without any files.
     """
     lo, hi = accepted_interval(date)
-    oversized = F.octet_length(F.col("value")) > F.lit(max_line_bytes)
+    oversized = F.octet_length(F.col("value")) > F.lit(limits.max_line_bytes)
     non_utf8 = ~F.is_valid_utf8(F.col("value"))
     parsable = F.when(~oversized & ~non_utf8, F.col("value"))  # the parser never sees the others
     # Staged projections: each costly expression (the parse, a field's JSON type, the ts parse)
@@ -138,7 +150,8 @@ def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = E
         F.make_valid_utf8(F.col("value")).alias("line"),
         F.when(non_utf8, F.col("value").cast("binary")).alias("line_bytes"),
         oversized.alias("_oversized"), non_utf8.alias("_non_utf8"),
-        F.from_json(parsable, PARSE_SCHEMA, _JSON_OPTIONS).alias("j"))
+        F.from_json(parsable, PARSE_SCHEMA, _JSON_OPTIONS).alias("j"),
+        F.regexp_count(F.col("value"), F.lit(_CONTRACT_KEY)).alias("_key_hits"))
 
     def field(name: str) -> Column:
         return F.col("j").getField(name)
@@ -152,8 +165,14 @@ def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = E
                for n in REQUIRED_FIELDS],
         F.when(F.col("_has_watch_ms") & F.col("_type_watch_ms").isin(*_INT_VARIANT_TYPES),
                F.try_variant_get(field("watch_ms"), "$", "bigint")).alias("watch_ms"))
+    # A contract key named more often than the object has contract fields: maybe a repeated key. Only then
+    # (And short-circuits) ask Spark's variant parser, which refuses a key repeated in one object.
+    present = sum((F.col(f"_has_{n}").cast("int") for n in fields), F.lit(0))
+    repeats = (F.col("_key_hits") > present) & F.try_parse_json(F.col("line")).isNull()
     staged = strings.select(
-        "*", F.when(F.col("_s_ts").rlike(_ISO_DATETIME), F.try_to_timestamp(F.col("_s_ts"))).alias("ts"))
+        "*", F.when(F.col("_s_ts").rlike(_ISO_DATETIME), F.try_to_timestamp(F.col("_s_ts"))).alias("ts"),
+        *[F.when(repeats, F.size(F.array_distinct(F.regexp_extract_all(
+            F.col("line"), F.lit(_KEY_VALUE.format(key=n)), F.lit(1))))).alias(f"_values_{n}") for n in fields])
 
     ts_value = F.col("ts")
     trimmed = F.trim(F.col("line"))
@@ -162,6 +181,8 @@ def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = E
         | ~trimmed.startswith("{") | ~trimmed.endswith("}"),
         "bad_json",
     )]
+    for name in fields:
+        rules.append((F.col(f"_values_{name}") > 1, f"duplicate_key:{name}"))  # the repeated key disagrees
     for name in REQUIRED_FIELDS:
         empty_string = (F.col(f"_type_{name}") == "STRING") & (F.trim(F.col(f"_s_{name}")) == "")
         rules.append((~F.col(f"_has_{name}") | empty_string, f"missing_field:{name}"))
@@ -169,7 +190,14 @@ def classify_lines(lines: DataFrame, date: str, event_types: tuple[str, ...] = E
         rules.append((F.col(f"_s_{name}").isNull(), f"bad_type:{name}"))
         if name == "ts":
             rules.append((ts_value.isNull(), "bad_type:ts"))
-    rules.append((F.col("_has_watch_ms") & F.col("watch_ms").isNull(), "bad_type:watch_ms"))
+    for name in ID_FIELDS:
+        value = F.col(f"_s_{name}")
+        unfit = ((F.char_length(value) > F.lit(limits.max_id_chars)) | value.rlike(CONTROL_CHARS)
+                 | (F.trim(value) != value))
+        rules.append((unfit, f"bad_id:{name}"))
+    watch = F.col("watch_ms")
+    rules.append((F.col("_has_watch_ms") & watch.isNull(), "bad_type:watch_ms"))
+    rules.append(((watch < 0) | (watch > F.lit(limits.max_watch_ms)), "implausible:watch_ms"))
     rules.append((~F.col("_s_event_type").isin(*event_types), "unknown_event_type"))
     rules.append(((ts_value < F.lit(lo)) | (ts_value >= F.lit(hi)), "ts_outside_interval"))
 
@@ -230,12 +258,12 @@ class CleanDay:
 
     clean: DataFrame  # LAKE_COLUMNS, hash-partitioned and sorted by event_id (re-runs write the same rows)
     quarantined: DataFrame  # QUARANTINE_COLUMNS, one reason per line
-    accepted: DataFrame  # clean, duplicate and replayed events: LAKE_COLUMNS + status
+    statuses: DataFrame  # every line read: status (clean | duplicate | duplicate_replay | quarantined), reason
     counts: dict  # read == clean + quarantined + duplicates + duplicate_replays
 
 
 @contextmanager
-def clean_day(lines: DataFrame, lake: DataFrame | None, date: str, max_line_bytes: int) -> Iterator[CleanDay]:
+def clean_day(lines: DataFrame, lake: DataFrame | None, date: str, limits: IngestConfig) -> Iterator[CleanDay]:
     """Classify and deduplicate one day of raw lines against the lake's other dates.
 
     The day's tagged rows stay cached while the caller writes and audits them (so the gate sees
@@ -243,7 +271,7 @@ def clean_day(lines: DataFrame, lake: DataFrame | None, date: str, max_line_byte
     """
     parse_date(date)
     day_start = accepted_interval(date)[0] + LATENESS
-    classified = classify_lines(lines, date, max_line_bytes=max_line_bytes)
+    classified = classify_lines(lines, date, limits)
     prior_ids = None if lake is None else lake.where(F.col("dt") != date).select("event_id").distinct()
     good = _tag_good_rows(classified.where(F.col("reason").isNull()).drop("line", "line_bytes"), prior_ids)
     bad = classified.where(F.col("reason").isNotNull()).withColumn("status", F.lit(_QUARANTINED))
@@ -258,7 +286,7 @@ def clean_day(lines: DataFrame, lake: DataFrame | None, date: str, max_line_byte
                    .repartition("event_id").sortWithinPartitions("event_id")),
             quarantined=(tagged.where(F.col("status") == _QUARANTINED).select(*QUARANTINE_COLUMNS)
                          .repartition("line").sortWithinPartitions("line", "reason")),
-            accepted=tagged.where(F.col("status") != _QUARANTINED).select(*LAKE_COLUMNS, "status"),
+            statuses=tagged.select("status", "reason"),
             counts=_counts(rows, date))
     finally:
         tagged.unpersist()

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator, TypedDict
 
@@ -33,7 +35,7 @@ from tqdm import tqdm
 from generec_core.config import PipelineConfig
 from generec_core.datasets import frames as frames_data
 from generec_core.datasets.frames import DecodedItem, item_table, sampling_signature
-from generec_core.datasets.items import Item, read_items
+from generec_core.datasets.items import Item, read_catalogue, write_rejected
 from generec_core.datasets.layout import Layout, safe_name
 from generec_core.embedding.encoder import ImageEncoder, load_encoder_for
 from generec_core.storage import Store, is_missing
@@ -49,6 +51,9 @@ class FramesSummary(TypedDict):
     encoder_id: str
     sampling: str
     items_total: int
+    catalogue_lines_rejected: int  # lines of items.jsonl that break the contract (never items)
+    catalogue_rejected_by_reason: dict[str, int]
+    items_quarantined_by_reason: dict[str, int]  # the decoder's reason, up to its first colon
     items_embedded: int
     items_skipped_existing: int
     items_quarantined: int
@@ -67,14 +72,17 @@ def embed_items(config: PipelineConfig) -> FramesSummary:
     started = time.perf_counter()
     layout = Layout.for_config(config)
     encoder = load_encoder_for(config.frames)
-    items = read_items(layout)
+    items, rejected = read_catalogue(layout, config.ingest.max_id_chars)
+    write_rejected(layout, rejected)
     done = frames_data.embedded_items(layout, encoder.encoder_id, config.frames)
     quarantined = frames_data.quarantined_items(layout)
     todo = [it for it in items if safe_name(it.item_id) not in done]
     counts = {"encoder_id": encoder.encoder_id, "sampling": sampling_signature(config.frames),
-              "items_total": len(items), "items_embedded": 0,
-              "items_skipped_existing": len(items) - len(todo), "items_quarantined": 0,
-              "frames_embedded": 0, "images_embedded": 0, "frames_poor": 0}
+              "items_total": len(items), "catalogue_lines_rejected": len(rejected),
+              "catalogue_rejected_by_reason": dict(sorted(Counter(r.reason for r in rejected).items())),
+              "items_embedded": 0, "items_skipped_existing": len(items) - len(todo), "items_quarantined": 0,
+              "items_quarantined_by_reason": {}, "frames_embedded": 0, "images_embedded": 0, "frames_poor": 0}
+    by_reason: Counter[str] = Counter()
     pending: list[DecodedItem] = []
     pending_images = 0
     with tqdm(total=len(todo), unit="item", desc=f"frames[{encoder.encoder_id}]", file=sys.stderr,
@@ -84,6 +92,7 @@ def embed_items(config: PipelineConfig) -> FramesSummary:
                 frames_data.quarantine_item(layout, decoded, STAGE)
                 log.warning("item %s quarantined: %s", decoded.item.item_id, decoded.reason)
                 counts["items_quarantined"] += 1
+                by_reason[re.sub(r"\d+", "N", decoded.reason.split(":", 1)[0])] += 1  # e.g. "truncated"
                 bar.update(1)
                 continue
             pending.append(decoded)
@@ -95,6 +104,7 @@ def embed_items(config: PipelineConfig) -> FramesSummary:
         if pending:
             _embed_and_write(layout, encoder, config, pending, quarantined, counts)
             bar.update(len(pending))
+    counts["items_quarantined_by_reason"] = dict(sorted(by_reason.items()))
     counts["seconds"] = round(time.perf_counter() - started, 3)
     log.info("frames stage: %s", counts)
     return counts  # type: ignore[return-value]

@@ -2,8 +2,10 @@
 
 Reads ``interactions.raw`` and the lake's other dates (for replays), writes the date's lake
 partition and quarantine (``spark/ingest.py`` documents every reason and the lateness policy),
-then validates what was written with the interactions suites. A failed critical expectation
-raises ``DataQualityError`` after the counts are recorded: nothing downstream may run.
+then validates what was written with the interactions suites. Anything that can be wrong in one
+line costs that line (quarantined with its reason); only day-level expectations (volume,
+duplicate share, quarantined share) fail the stage: ``DataQualityError`` naming the date, the
+expectation, what was observed and the top quarantine reasons, after the counts are recorded.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Callable, TypedDict
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import expectations as expectation_pages
@@ -19,7 +21,7 @@ from generec_core.datasets import interactions
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.expectations import gates, raise_on_failure
 from generec_core.expectations.verdict import brief
-from generec_core.spark.ingest import accepted_interval, clean_day, parse_date
+from generec_core.spark.ingest import CleanDay, accepted_interval, clean_day, parse_date
 from generec_core.spark.session import get_spark
 from generec_core.spark_mirror import run_spark_stage
 
@@ -39,31 +41,31 @@ class IngestSummary(TypedDict, total=False):
 def run(config: PipelineConfig, date: str) -> IngestSummary:
     spark = get_spark(config.features.spark_master, "generec-ingest", config.features.shuffle_partitions)
     summary = run_spark_stage("ingest", config, date, lambda cfg: clean_interactions(
-        spark, cfg, date, audit=lambda accepted: brief(check_interactions(spark, cfg, date, accepted))))
+        spark, cfg, date, audit=lambda day: brief(check_interactions(spark, cfg, date, day))))
     raise_on_failure(summary["audit"], summary)
     return summary
 
 
 def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str,
-                       audit: Callable[[DataFrame], dict] | None = None) -> IngestSummary:
-    """Clean one day of raw logs into the lake; the counts, plus ``audit`` = what ``audit(accepted)`` said.
+                       audit: Callable[[CleanDay], dict] | None = None) -> IngestSummary:
+    """Clean one day of raw logs into the lake; the counts, plus ``audit`` = what ``audit(day)`` said.
 
     Re-running a date overwrites that date's lake and quarantine partitions only.
     """
     parse_date(date)
     layout = Layout.for_config(config)
     lines = interactions.read_raw_lines(spark, layout, date)
-    with clean_day(lines, interactions.read_lake(spark, layout), date, config.ingest.max_line_bytes) as day:
+    with clean_day(lines, interactions.read_lake(spark, layout), date, config.ingest) as day:
         interactions.write_lake(day.clean, layout, date)
         interactions.write_quarantine(day.quarantined, layout, date)
         counts = dict(day.counts)
         if audit is not None:
-            counts["audit"] = audit(day.accepted)
+            counts["audit"] = audit(day)
     return counts  # type: ignore[return-value]
 
 
-def check_interactions(spark: SparkSession, config: PipelineConfig, date: str, accepted: DataFrame) -> dict:
-    """Gate the date's lake partition (read back as written) and its accepted lines; store pages and verdict."""
+def check_interactions(spark: SparkSession, config: PipelineConfig, date: str, day: CleanDay) -> dict:
+    """Gate the date's lake partition (read back as written) and the day's shares; store pages and verdict."""
     layout, run_id = Layout.for_config(config), run_id_for(date)
     if not config.expectations.enabled:
         verdict, pages = gates.disabled(gates.INTERACTIONS, date), {}
@@ -71,9 +73,19 @@ def check_interactions(spark: SparkSession, config: PipelineConfig, date: str, a
         settings = config.expectations
         first = (parse_date(date) - timedelta(days=settings.volume_history_days)).isoformat()
         band, note = gates.volume_band(interactions.read_lake(spark, layout), date, first, settings)
-        batches = gates.interactions_batches(interactions.read_lake(spark, layout, date), accepted, date,
+        batches = gates.interactions_batches(interactions.read_lake(spark, layout, date), day.statuses, date,
                                              accepted_interval(date), band, settings)
         verdict, pages = gates.judge(gates.INTERACTIONS, date, run_id, batches, [] if band else [note],
-                                     lambda suite: expectation_pages.page_key(layout, run_id, suite))
+                                     lambda suite: expectation_pages.page_key(layout, run_id, suite),
+                                     [quarantine_context(day.counts)])
     expectation_pages.record_verdict(layout, run_id, verdict, pages)
     return verdict
+
+
+def quarantine_context(counts: dict) -> str:
+    """``quarantined 12 of 400 lines read (3.0%); top reasons: bad_json 7, implausible:watch_ms 5``."""
+    read, quarantined = counts["read"], counts["quarantined"]
+    share = f"{quarantined / read:.1%}" if read else "-"
+    top = sorted(counts["quarantine_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    return (f"quarantined {quarantined} of {read} lines read ({share})"
+            + ("; top reasons: " + ", ".join(f"{r} {n}" for r, n in top) if top else ""))

@@ -292,15 +292,40 @@ def to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
+@dataclass(frozen=True)
+class SourceLimits:
+    """What a source may be before anything is decoded (the frames section's bounds, defined there)."""
+
+    min_side: int = FramesConfig.min_source_side
+    max_side: int = FramesConfig.max_source_side
+    max_duration_s: float = FramesConfig.max_duration_s
+
+    @classmethod
+    def from_config(cls, frames: FramesConfig) -> "SourceLimits":
+        return cls(frames.min_source_side, frames.max_source_side, frames.max_duration_s)
+
+    def check(self, timeline: Timeline, desc: str) -> None:
+        """Absurd dimensions or durations are a decode error: the item is quarantined, nothing is decoded."""
+        sides = (timeline.width, timeline.height)
+        if not all(self.min_side <= side <= self.max_side for side in sides):
+            raise VideoDecodeError(f"absurd dimensions: {sides[0]}x{sides[1]} (each side must be "
+                                   f"{self.min_side}..{self.max_side} px)", desc)
+        if timeline.duration_s > self.max_duration_s:
+            raise VideoDecodeError(f"absurd duration: {timeline.duration_s:.3f} s (at most {self.max_duration_s:g} s)",
+                                   desc)
+
+
 def sample_frames(path: VideoSource, n: int = FramesConfig.frames_per_video, max_side: int = FramesConfig.max_side,
-                  rate: float | None = None) -> SampledVideo:
+                  rate: float | None = None, limits: SourceLimits = SourceLimits()) -> SampledVideo:
     """``n`` frames uniformly spread over the video (all of them if it has fewer).
 
     With ``rate`` (frames per second): one frame every ``1 / rate`` s instead, at most
     ``n`` (see ``sample_targets``). Timestamps are the chosen frames' real presentation
     times, so a variable-frame-rate video reports when each frame is actually shown.
+    A source outside ``limits`` raises before any frame is decoded.
     """
     timeline = read_timeline(path)
+    limits.check(timeline, describe(path))
     times = timeline.times
     chosen = choose_frames(times, n, rate)
     wanted = {timeline.pts[i]: slot for slot, i in enumerate(chosen)}
@@ -336,4 +361,5 @@ def sample_item(source: VideoSource, frames: FramesConfig) -> SampledVideo:
     """The frames this config samples from a video: every stage that decodes an item (the frames
     stage embedding them, the editor staging them) must see exactly the same ones."""
     rate = frames.sample_fps if frames.sampling == "rate" else None
-    return sample_frames(source, n=frames.frames_per_video, max_side=frames.max_side, rate=rate)
+    return sample_frames(source, n=frames.frames_per_video, max_side=frames.max_side, rate=rate,
+                         limits=SourceLimits.from_config(frames))

@@ -29,6 +29,10 @@ from generec_core.storage import join, write_parquet
 PREV, DAY = "2026-11-19", "2026-11-20"
 DUPLICATE_RATE = "interactions_arrivals: expect_column_values_to_be_in_set(status) — duplicate + replay rate <= 20%"
 VOLUME = "interactions_lake: expect_table_row_count_to_be_between() — volume within ±50% of the trailing mean"
+QUARANTINE_SHARE = ("interactions_arrivals: expect_column_values_to_not_be_in_set(status) — quarantined share of the "
+                    "lines read <= 5%")
+# These tiny days carry one bad line in 10-13, over the default 5% ceiling that the last tests are about.
+TOLERANT = ExpectationsConfig(max_quarantine_share=0.1)
 pytestmark = pytest.mark.spark
 
 
@@ -59,7 +63,7 @@ def root(history, tmp_path) -> str:
 
 
 def test_a_clean_day_passes_both_suites_and_is_rendered(spark, root):
-    config = PipelineConfig(root=root)
+    config = PipelineConfig(root=root, expectations=TOLERANT)
     write_day(root, DAY, [ev(n, DAY, "like" if n % 4 == 0 else "click") for n in range(12)] + ["not json"])
 
     summary = pipeline.run_stage("ingest", config, DAY)
@@ -81,7 +85,7 @@ def test_a_clean_day_passes_both_suites_and_is_rendered(spark, root):
 
 
 def test_failing_expectations_stop_the_stage_and_name_themselves(spark, root):
-    config = PipelineConfig(root=root)
+    config = PipelineConfig(root=root, expectations=TOLERANT)
     # 3 events, each sent 3 times: 6 of 9 accepted lines are duplicates; 3 rows vs a mean of 10
     write_day(root, DAY, [ev(n, DAY) for n in range(3)] * 3 + ["{broken"])
 
@@ -114,6 +118,37 @@ def test_a_warning_severity_reports_without_stopping(spark, root):
     assert summary["audit"]["success"] and summary["audit"]["warnings"] == [VOLUME]
     section = data_quality_section(metrics.load_all(Layout(root), run_id_for(DAY)))
     assert "PASSED" in section and "Warnings" in section
+
+
+# --- one bad row costs its row; only a day-level share stops the run ------------------------------
+
+NO_VOLUME = ExpectationsConfig(volume_severity="warning")  # these days are larger than the history's band
+
+
+def test_bad_lines_under_the_ceiling_cost_only_themselves(spark, root):
+    bad = ['{"event_id": "x1", "user_id": "u1"', json.dumps({**json.loads(ev(99, DAY, "watch")), "watch_ms": -5})]
+    write_day(root, DAY, [ev(n, DAY) for n in range(40)] + bad)  # 2 of 42 lines: 4.8%
+
+    summary = pipeline.run_stage("ingest", PipelineConfig(root=root, expectations=NO_VOLUME), DAY)
+
+    assert summary["audit"]["success"] and summary["clean"] == 40
+    assert summary["quarantine_by_reason"] == {"bad_json": 1, "implausible:watch_ms": 1}
+
+
+def test_too_many_bad_lines_stop_the_run_naming_the_date_the_share_and_the_reasons(spark, root):
+    bad = ["not json"] * 2 + [json.dumps({**json.loads(ev(n, DAY)), "user_id": " padded"}) for n in (97, 98, 99)]
+    write_day(root, DAY, [ev(n, DAY) for n in range(15)] + bad)  # 5 of 20 lines: 25%
+
+    with pytest.raises(DataQualityError) as failure:
+        pipeline.run_stage("ingest", PipelineConfig(root=root, expectations=NO_VOLUME), DAY)
+
+    message = str(failure.value)
+    assert f"failed for dt={DAY}" in message and QUARANTINE_SHARE in message
+    assert "observed: 5 unexpected of 20" in message
+    assert "quarantined 5 of 20 lines read (25.0%); top reasons: bad_id:user_id 3, bad_json 2" in message
+    recorded = metrics.load_all(Layout(root), run_id_for(DAY))
+    assert recorded["expectations-interactions"]["critical_failures"] == [QUARANTINE_SHARE]
+    assert recorded["ingest"]["quarantined"] == 5  # the counts are kept although the run stopped
 
 
 # --- the features gate, on deliberately broken outputs --------------------------------------

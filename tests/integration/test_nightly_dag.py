@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 import av
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+from video_fixtures import encode_mp4
+
+from generec_core.demo import build_demo_world
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
@@ -31,12 +35,60 @@ def _mp4_duration(path: Path) -> tuple[float, float]:
     return n / fps, fps
 
 
+DATE = "2026-11-24"
+
+
+def _event(event_id: str, **fields) -> dict:
+    return {"event_id": event_id, "user_id": "bad-day-user", "item_id": "item-0001", "event_type": "click",
+            "ts": f"{DATE}T12:00:00Z", **fields}
+
+
+# Every kind of line that is wrong on its own, appended to the demo's last day: each must cost only itself.
+BAD_LINES: dict[str, list[bytes]] = {
+    "oversized_line": [json.dumps(_event("x-big", note="x" * 70_000)).encode()],
+    "non_utf8": [json.dumps(_event("x-latin", item_id="cafe")).encode().replace(b"cafe", "café".encode("latin-1"))],
+    "bad_json": [b'{"event_id": "x-cut", "user_id": "u"', b"[1, 2, 3]"],
+    "duplicate_key:user_id": [json.dumps(_event("x-dup"))[:-1].encode() + b', "user_id": "someone-else"}'],
+    "missing_field:user_id": [json.dumps(_event("x-blank", user_id="   ")).encode()],
+    "bad_type:user_id": [json.dumps(_event("x-number", user_id=12345)).encode()],
+    "bad_id:user_id": [json.dumps(_event("x-ctrl", user_id="bad\u0001user")).encode(),
+                       json.dumps(_event("x-pad", user_id=" padded")).encode(),
+                       json.dumps(_event("x-long", user_id="u" * 400)).encode()],
+    "implausible:watch_ms": [json.dumps(_event("x-neg", event_type="watch", watch_ms=-5)).encode(),
+                             json.dumps(_event("x-week", event_type="watch", watch_ms=7 * 86_400_000)).encode()],
+    "bad_type:watch_ms": [json.dumps(_event("x-str", event_type="watch", watch_ms="12s")).encode()],
+    "unknown_event_type": [json.dumps(_event("x-poke", event_type="poke")).encode()],
+    "ts_outside_interval": [json.dumps(_event("x-future", ts="2030-01-01T00:00:00Z")).encode()],
+}
+BAD_ITEM_LINES = {
+    "bad_json": "{not json",
+    "missing_field:video": json.dumps({"item_id": "no-video"}),
+    "bad_type:item_id": json.dumps({"item_id": 42, "video": "videos/item-0000.mp4"}),
+    "bad_id:item_id": json.dumps({"item_id": "tab\there", "video": "videos/item-0000.mp4"}),
+    "path_outside_items:video": json.dumps({"item_id": "escape", "video": "../../etc/passwd"}),
+    "duplicate_item_id": json.dumps({"item_id": "item-0000", "video": "videos/item-0001.mp4"}),
+}
+
+
+def _spoil_the_day(root: Path) -> None:
+    """Bad lines of every kind in the day's logs and the catalogue, and a video of absurd dimensions."""
+    logs = root / f"raw/interactions/dt={DATE}/part-00000.jsonl"
+    logs.write_bytes(logs.read_bytes() + b"".join(line + b"\n" for lines in BAD_LINES.values() for line in lines))
+    (root / "raw/items/videos/absurd.mp4").write_bytes(encode_mp4([np.full((8, 8, 3), 90, np.uint8)] * 5))
+    catalogue = root / "raw/items/items.jsonl"
+    lines = [*BAD_ITEM_LINES.values(), json.dumps({"item_id": "absurd", "video": "videos/absurd.mp4"})]
+    catalogue.write_text(catalogue.read_text() + "".join(line + "\n" for line in lines))
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    """The demo world's last day, spoilt with bad lines of every kind, through the real DAG."""
     root = tmp_path_factory.mktemp("world")
     home = tmp_path_factory.mktemp("airflow")
-    proc = _generec(["demo", "--root", str(root), "--users", "40", "--items", "12", "--days", "2",
-                     "--shards", "2"], home)
+    world = build_demo_world(str(root), users=40, items=12, days=2, progress=False)
+    assert world.dates[-1] == DATE
+    _spoil_the_day(root)
+    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return root, home, proc
 
@@ -82,7 +134,7 @@ def _avoided(root: Path, date: str, worklist: list[dict]) -> set[tuple[str, str]
 def test_catalog_has_a_row_for_every_planned_pair(demo_run):
     root, _, proc = demo_run
     current, rows = _manifest(root)
-    assert current["date"] == "2026-11-24" and current["run_id"] == "nightly-2026-11-24"
+    assert current["date"] == DATE and current["run_id"] == f"nightly-{DATE}"
     worklist = pq.read_table(root / f"work/run={current['run_id']}/worklist").to_pylist()
     planned = {(r["user_id"], r["item_id"]) for r in worklist} - _avoided(root, current["date"], worklist)
     got = [(r["user_id"], r["item_id"]) for r in rows]
@@ -115,11 +167,29 @@ def test_quarantined_items_are_reported_not_fatal(demo_run):
     assert all(reasons)
 
 
+def test_a_day_with_every_kind_of_bad_line_publishes_for_everyone_else(demo_run):
+    root, _, _ = demo_run
+    current, rows = _manifest(root)
+    assert current["date"] == DATE and rows
+    quarantine = pq.read_table(root / f"lake/quarantine/interactions/dt={DATE}").to_pylist()
+    for reason, lines in BAD_LINES.items():
+        kept = [r["line_bytes"] or r["line"].encode() for r in quarantine if r["reason"] == reason]
+        assert all(line in kept for line in lines), reason  # each under its reason, verbatim
+    rejected = [json.loads(line) for line in (root / "lake/quarantine/items_manifest/rejected.jsonl").open()]
+    assert {r["reason"] for r in rejected} == set(BAD_ITEM_LINES)
+    absurd = json.loads((root / "lake/quarantine/items/absurd.json").read_text())
+    assert absurd["reason"].startswith("absurd dimensions")
+    report = (root / f"reports/run=nightly-{DATE}/index.html").read_text()
+    for reason in [*BAD_LINES, *BAD_ITEM_LINES, "absurd dimensions"]:
+        assert f"<td>{reason}</td>" in report, reason
+    assert "bad-day-user" not in {r["user_id"] for r in rows}
+
+
 def test_rerunning_the_date_gives_the_same_catalog(demo_run):
     root, home, _ = demo_run
     _, before = _manifest(root)
     assets_before = sorted(p.name for p in (root / "catalog/assets").iterdir())
-    proc = _generec(["run", "--root", str(root), "--date", "2026-11-24", "--shards", "2"], home)
+    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2"], home)
     assert proc.returncode == 0, proc.stderr[-6000:]
     _, after = _manifest(root)
     assert after == before

@@ -166,3 +166,37 @@ def test_missing_logs_and_bad_date_are_clear_errors(config):
         clean_interactions(None, config, DAY)  # fails before touching Spark
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         clean_interactions(None, config, "20-11-2026")
+
+
+# Rules that can fail on one line: each costs its line, with its reason (issue: one bad row never stops the night).
+ROW_RULES = {
+    "duplicate_key:user_id": ['{"event_id": "k1", "user_id": "u1", "user_id": "u2", "item_id": "i1", '
+                              f'"event_type": "click", "ts": "{DAY}T10:00:00Z"}}'],
+    "duplicate_key:watch_ms": [ev("k2", etype="watch", watch_ms=5)[:-1] + ', "watch_ms": 9}'],
+    "bad_id:user_id": [ev("i1", user="u\x001"), ev("i2", user=" u1"), ev("i3", user="u" * 300)],
+    "bad_id:item_id": [ev("i4", item="i\n1"), ev("i5", item="i1\t")],
+    "bad_id:event_id": [ev("e" * 257)],
+    "implausible:watch_ms": [ev("w1", etype="watch", watch_ms=-5), ev("w2", etype="watch", watch_ms=86_400_001)],
+    "bad_type:watch_ms": ['{"event_id": "w3", "user_id": "u1", "item_id": "i1", "event_type": "watch", '
+                          f'"ts": "{DAY}T10:00:00Z", "watch_ms": 1e400}}'],  # an overflowing number is a double
+    "bad_json": ['{"event_id": "n1", "user_id": "u1", "item_id": {"a": 1, "a": 2}, '  # repeated inside a field
+                 f'"event_type": "click", "ts": "{DAY}T10:00:00Z"}}'],
+}
+STILL_GOOD = [
+    ev("s1", etype="watch", watch_ms=0), ev("s2", etype="watch", watch_ms=86_400_000),
+    ev("s3", user="ü" * 256),  # the limit counts characters, not bytes
+    '{"event_id": "s4", "user_id": "u1", "user_id": "u1", "item_id": "i1", '  # a repeat that agrees
+    f'"event_type": "click", "ts": "{DAY}T10:00:00Z"}}',
+    ev("s5", meta={"user_id": "someone-else"}),  # a contract key's name inside an extra field is not a repeat
+    ev("s6")[:-1] + ', "meta": {"x": 1, "x": 2}}',  # nor is a repeat inside an extra field we never read
+]
+
+
+@pytest.mark.spark
+def test_row_rules_quarantine_their_line_and_keep_the_rest(spark):
+    lines = [line for group in ROW_RULES.values() for line in group] + STILL_GOOD
+    frame = spark.createDataFrame([(line,) for line in lines], "value string")
+    got = {r["line"]: r["reason"] for r in classify_lines(frame, DAY).collect()}
+    assert {line: got[line] for line in STILL_GOOD} == {line: None for line in STILL_GOOD}
+    assert {line: got[line] for group in ROW_RULES.values() for line in group} == {
+        line: reason for reason, group in ROW_RULES.items() for line in group}

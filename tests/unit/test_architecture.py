@@ -117,7 +117,8 @@ def test_every_stage_module_has_a_run_entry_point_and_nothing_imports_it_eagerly
 def test_readme_datasets_table_is_generated_from_the_graph():
     """The README's table is what ``datasets_table()`` prints: regenerate it when a stage or dataset changes."""
     readme = (REPO / "README.md").read_text()
-    assert datasets_table() in readme, "README.md's datasets table is stale; paste:\n" + datasets_table()
+    assert datasets_table() in readme, ("README.md's datasets table is stale: "
+                                        "PYTHONPATH=tests .venv/bin/python tests/unit/test_architecture.py --write-readme")
 
 
 def datasets_table() -> str:
@@ -128,3 +129,15 @@ def datasets_table() -> str:
         readers = ", ".join(s.name for s in STAGES if name in s.reads) or "-"
         rows.append(f"| `{name}` | {d.what} | `{d.path}` | `{d.owner}.py` | {writers} | {readers} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":  # --write-readme: replace the README's datasets table with the current one
+    import sys
+
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    start = text.index("| dataset | what |")
+    end = text.index("\n\n", start)
+    if "--write-readme" in sys.argv:
+        readme.write_text(text[:start] + datasets_table() + text[end:])
+    print(datasets_table())

@@ -61,3 +61,24 @@ def test_config_validates_the_new_sections():
                 {"ingest": {"max_line_bytes": 1}}):
         with pytest.raises(ValueError):
             PipelineConfig.from_dict(bad)
+
+
+def test_the_failure_message_names_the_date_what_was_seen_and_why():
+    """A stage's summary carries the brief verdict: the date, the observed values and the context survive it."""
+    failed = {**verdict(success=False), "observed": {FAILED: "2 unexpected of 9"},
+              "context": ["quarantined 1 of 10 lines read (10.0%); top reasons: bad_json 1"]}
+    with pytest.raises(DataQualityError) as failure:
+        raise_on_failure(brief(failed))
+    message = str(failure.value)
+    assert "failed for dt=2026-11-20" in message and f"{FAILED} (observed: 2 unexpected of 9)" in message
+    assert "top reasons: bad_json 1" in message
+
+
+def test_report_section_lists_the_items_left_out_by_reason():
+    metrics = {"frames": {"catalogue_rejected_by_reason": {"bad_json": 2, "path_outside_items:video": 1},
+                          "items_quarantined_by_reason": {"truncated": 3}}}
+    html = data_quality_section(metrics)
+    for reason, n in (("bad_json", 2), ("path_outside_items:video", 1), ("truncated", 3)):
+        assert f"<td>{reason}</td><td>{n}</td>" in html
+    clean = data_quality_section({"frames": {"catalogue_rejected_by_reason": {}, "items_quarantined_by_reason": {}}})
+    assert "every catalogue line and every new item's video was usable" in clean
