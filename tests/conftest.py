@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 # Generated-input tests: a few fixed examples in CI, hundreds on demand (HYPOTHESIS_PROFILE=long).
 _SLOW_EXAMPLES = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("ci", max_examples=4, deadline=None, derandomize=True, suppress_health_check=_SLOW_EXAMPLES)
-settings.register_profile("long", max_examples=300, deadline=None, suppress_health_check=_SLOW_EXAMPLES)
+settings.register_profile("long", max_examples=100, deadline=None, suppress_health_check=_SLOW_EXAMPLES)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

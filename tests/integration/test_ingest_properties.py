@@ -12,7 +12,7 @@ arbitrary JSON and arbitrary bytes. For every example, through the real ingest s
 
 The first property runs the cleaning itself on Spark DataFrames (fast, so more examples); the second
 runs the whole stage with its gate on files. CI runs the ``ci`` profile (few examples, fixed seed);
-``HYPOTHESIS_PROFILE=long`` runs hundreds.
+``HYPOTHESIS_PROFILE=long`` runs 100-200.
 """
 
 from __future__ import annotations
