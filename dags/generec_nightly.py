@@ -37,7 +37,7 @@ from airflow.sdk import (
 )
 
 from generec_core import pipeline
-from generec_core.config import default_root
+from generec_core.config import CLIP_EDIT_CHOICES, GENERATION_BACKENDS, GenerationConfig, default_root
 from generec_core.stage_graph import BY_NAME, NAMES, STAGES, Stage, parse_stages
 from jobs.airflow_callbacks import deadline_missed, write_failure_summary
 from jobs.airflow_glue import StageSparkSubmit, announce_catalog, config_json, run_inputs, verdict_is_final
@@ -89,8 +89,12 @@ def _deadline() -> list[DeadlineAlert]:
                         description="Stages to run; empty = all"),
         "shards": Param(4, type="integer", minimum=1, maximum=1024, description="Worklist shards (personalise fan-out)"),
         "top_k": Param(5, type="integer", minimum=1, maximum=100, description="Candidate items per user"),
-        "generator_backend": Param("restyle", type="string", enum=["restyle", "diffusers", "none"],
-                                   description="Thumbnail generator (restyle needs no weights)"),
+        "generator_backend": Param(GenerationConfig().backend, type="string", enum=list(GENERATION_BACKENDS),
+                                   description="Thumbnail generator (neural-style and restyle need no weights "
+                                               "to be installed by hand)"),
+        "edit_clips": Param(GenerationConfig().edit_clips, type="string", enum=list(CLIP_EDIT_CHOICES),
+                            description="Whose clips are style-edited: users who asked for a style, also every "
+                                        "row generation triggers for, or none"),
         "aws_conn_id": Param(os.environ.get("GENEREC_AWS_CONN_ID", ""), type="string",
                              description="Airflow AWS connection for s3:// roots; empty = boto3's default chain"),
         "users": Param([], type="array", items={"type": "string", "minLength": 1},

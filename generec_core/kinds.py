@@ -20,3 +20,11 @@ class AssetKind(StrEnum):
     COVER = "cover"
     GENERATED = "generated"
     CLIP = "clip"
+    EDITED_CLIP = "edited_clip"
+
+
+class ClipKind(StrEnum):
+    """What a (user, item) row's clip is (null when the row has none)."""
+
+    SELECTED = "selected"  # the window of the video that matches the user's taste best, as cut
+    EDITED = "edited"  # that window with every frame rendered in one style (content editing)

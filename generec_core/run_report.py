@@ -7,22 +7,82 @@ fidelity gate, evaluation). The markup is in ``generec_core/templates/`` (``repo
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+from dataclasses import dataclass, field
 
+import numpy as np
 from markupsafe import Markup
+from PIL import Image
 
 from generec_core.evaluation.html import evaluation_section
 from generec_core.expectations.html import data_quality_section
 from generec_core.fidelity.report import gate_section
-from generec_core.kinds import ThumbnailKind
+from generec_core.kinds import ClipKind, ThumbnailKind
 from generec_core.stage_graph import STAGES
 from generec_core.templates import render
 
 GALLERY_SIZE = 12
+SHOWCASE_USERS = 6  # users whose taste, source frame and generated thumbnail the page shows
+SHOWCASE_CLIPS = 4  # edited clips shown next to their source clip
+PREVIEW_SIDE = 160  # px: liked covers and source frames are embedded in the page at this size
 
 
-def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict], evaluation: dict | None) -> str:
-    """The page (``templates/report.html.j2``): stage metrics, data quality, gate, evaluation, gallery."""
+@dataclass
+class GeneratedSample:
+    """One generated thumbnail with what it was made from: the user's liked covers and the source frame."""
+
+    user_id: str
+    item_id: str
+    generated: str  # link to the published asset
+    generator_id: str
+    source_frame: str = ""  # data: URI (the staged frame is not published for a generated row)
+    liked_covers: list[str] = field(default_factory=list)  # data: URIs
+
+
+@dataclass
+class EditedSample:
+    """One edited clip and the clip it was edited from, both playable."""
+
+    user_id: str
+    item_id: str
+    edited: str  # link to the published asset
+    generator_id: str
+    source_clip: str = ""  # data: URI (the unedited clip is not published for an edited row)
+
+
+def showcase_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Published rows to show: the first generated thumbnail of up to SHOWCASE_USERS users, and up to
+    SHOWCASE_CLIPS edited clips of distinct users (rows are in manifest order: user, item)."""
+    generated, edited, seen = [], [], set()
+    for r in rows:
+        if r["thumbnail_kind"] == ThumbnailKind.GENERATED and r["user_id"] not in seen and len(generated) < SHOWCASE_USERS:
+            seen.add(r["user_id"])
+            generated.append(r)
+        if r.get("clip_kind") == ClipKind.EDITED and len(edited) < SHOWCASE_CLIPS and \
+                r["user_id"] not in {e["user_id"] for e in edited}:
+            edited.append(r)
+    return generated, edited
+
+
+def image_data_uri(pixels: np.ndarray) -> str:
+    """A small JPEG of the pixels, inline: the page stays one self-contained file."""
+    image = Image.fromarray(pixels)
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def video_data_uri(mp4: bytes) -> str:
+    return "data:video/mp4;base64," + base64.b64encode(mp4).decode("ascii")
+
+
+def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict], evaluation: dict | None,
+         showcase: tuple[list[GeneratedSample], list[EditedSample]] = ([], [])) -> str:
+    """The page (``templates/report.html.j2``): stage metrics, data quality, gate, evaluation, generation
+    showcase (``showcase``: samples made by ``showcase_rows`` and filled by the report stage), gallery."""
     recorded = {s.split("-shard-")[0] for s in stage_metrics}
     missing = [s.name for s in STAGES if s.name not in recorded and not s.always]
     stages = [{"name": stage, "seconds": payload.get("seconds", ""),
@@ -34,10 +94,10 @@ def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict
     return render("report.html.j2", run_id=run_id, date=date, missing=missing, stages=stages, gate=gate,
                   data_quality=Markup(data_quality_section(stage_metrics)), gate_details=Markup(gate_section(gate)),
                   evaluation=Markup(evaluation_section(evaluation)), generation=_generation(stage_metrics),
-                  gallery=_gallery(rows))
+                  generated_samples=showcase[0], edited_samples=showcase[1], gallery=_gallery(rows))
 
 
-def _relative_asset(uri: str | None) -> str:
+def relative_asset(uri: str | None) -> str:
     """Reports sit at reports/run=<id>/, assets at catalog/assets/: link relatively so it works on any root."""
     return "" if not uri else "../../catalog/assets/" + uri.rsplit("/", 1)[-1]
 
@@ -49,6 +109,9 @@ def _generation(stage_metrics: dict[str, dict]) -> dict | None:
         return None
     gated = (stage_metrics.get("gate") or {}).get("generated") or {}
     return {"rendered": sum(m.get("images_generated", 0) for m in shards),
+            "clips": sum(m.get("edited_clips", 0) for m in shards),
+            "clips_made": sum(m.get("edited_clips_made", 0) for m in shards),
+            "clip_rows": sum(m.get("edited_clip_rows", 0) for m in shards),
             "needed": sum(m.get("per_user_images_needed", 0) for m in shards),
             "generators": sorted({m["generator_id"] for m in shards if m.get("generator_id")}),
             # distinct images, shards share them
@@ -67,11 +130,11 @@ def _gallery(rows: list[dict]) -> list[dict] | None:
             sample.append(r)
         if len(sample) == GALLERY_SIZE:
             break
-    return [{"user_id": r["user_id"], "item_id": r["item_id"], "cover": _relative_asset(r["cover_uri"]),
-             "thumbnail": _relative_asset(r["thumbnail_uri"]), "score": r["score"], "clip": _clip(r)} for r in sample]
+    return [{"user_id": r["user_id"], "item_id": r["item_id"], "cover": relative_asset(r["cover_uri"]),
+             "thumbnail": relative_asset(r["thumbnail_uri"]), "score": r["score"], "clip": _clip(r)} for r in sample]
 
 
 def _clip(row: dict) -> dict | None:
     if not row["clip_uri"]:
         return None
-    return {"href": _relative_asset(row["clip_uri"]), "start": row["clip_start_s"], "end": row["clip_end_s"]}
+    return {"href": relative_asset(row["clip_uri"]), "start": row["clip_start_s"], "end": row["clip_end_s"]}

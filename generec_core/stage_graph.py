@@ -44,16 +44,18 @@ STAGES: tuple[Stage, ...] = (
           writes=("frames", "frames.quarantine", "items.rejected"), accelerator=True),
     Stage("features", "Spark: taste vectors, taste clusters, candidates (taste + ALS), sharded worklist; then "
           "the features data-quality gate", upstream=("ingest", "frames"),
-          reads=("interactions.lake", "frames"), writes=("users", "worklist", "expectations"),
+          reads=("interactions.lake", "frames"), writes=("users", "taste_weights", "worklist", "expectations"),
           spark=True, verdict=True),
     Stage("personalise", "AI editor, per shard: the thumbnail frame and the clip each user's taste prefers",
           upstream=("instruct", "features"),
           reads=("worklist", "users", "guidance", "frames", "items", "catalog"), writes=("staged",),
           per_shard=True, accelerator=True),
     Stage("generate", "AI editor, per shard: personalised thumbnails generated from the selected frames, one "
-          "per (taste group, item, frame)", upstream=("personalise",),
-          reads=("staged", "users", "guidance", "interactions.lake", "items", "palettes"),
-          writes=("generated", "palettes"), per_shard=True, accelerator=True),
+          "per (taste group, item, frame); style-edited clips for users who asked for a style",
+          upstream=("personalise",),
+          reads=("staged", "users", "taste_weights", "guidance", "interactions.lake", "items", "palettes",
+                 "cover_styles"),
+          writes=("generated", "palettes", "cover_styles"), per_shard=True, accelerator=True),
     Stage("gate", "fidelity checks on every staged and generated asset; fallbacks; halts publish below a "
           "pass-rate floor or when the manifest's data checks fail", upstream=("generate",),
           reads=("staged", "generated", "frames", "users"), writes=("gate", "gate.quarantine", "expectations"),
@@ -64,8 +66,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluate", "Cosine@K in the paper's table form, and the planted-taste share where the world has "
           "labelled truth", upstream=("publish",),
           reads=("catalog", "worklist", "frames", "users", "interactions.lake", "truth"), writes=("evaluation",)),
-    Stage("report", "the run's HTML page: stage counts and timings, data quality, gate, evaluation, gallery",
-          upstream=("evaluate",), reads=("metrics", "catalog", "evaluation"), writes=("reports",), always=True),
+    Stage("report", "the run's HTML page: stage counts and timings, data quality, gate, evaluation, generation "
+          "samples (liked covers, source, result), gallery",
+          upstream=("evaluate",), reads=("metrics", "catalog", "evaluation", "gate", "taste_weights", "items"),
+          writes=("reports",), always=True),
 )
 BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
 NAMES: tuple[str, ...] = tuple(BY_NAME)

@@ -17,7 +17,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Asset, Connection, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from generec_core.config import PipelineConfig
+from generec_core.config import GenerationConfig, PipelineConfig
 from generec_core.datasets.layout import run_id_for
 from generec_core.expectations import DataQualityError
 from generec_core.stage_graph import parse_stages
@@ -39,8 +39,9 @@ def run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
 def config_overrides(params: dict) -> dict:
     """The config sections the run's params override (in-process tasks and spark-submit jobs alike)."""
     return {"features": {"shards": int(params["shards"]), "top_k": int(params["top_k"])},
-            "generation": {"backend": params.get("generator_backend", "restyle"),
-                           "model": params.get("generator_model", "")},
+            "generation": {"backend": params.get("generator_backend", GenerationConfig.backend),
+                           "model": params.get("generator_model", ""),
+                           "edit_clips": params.get("edit_clips", GenerationConfig.edit_clips)},
             "run": {"users": list(params.get("users") or []), "dry_run": bool(params.get("dry_run", False))}}
 
 

@@ -16,7 +16,7 @@ from generec_core.storage import Store
 
 COMPARED: tuple[str, ...] = ("thumbnail_uri", "thumbnail_kind", "thumbnail_frame_ts", "cover_uri", "clip_uri",
                              "clip_start_s", "clip_end_s", "score", "clip_score", "retriever", "fallback",
-                             "encoder_id", "generator_id")
+                             "encoder_id", "generator_id", "clip_kind", "clip_generator_id")
 
 
 @dataclass

@@ -30,6 +30,7 @@ MANIFEST_SCHEMA = pa.schema([
     ("score", pa.float64()), ("clip_score", pa.float64()), ("retriever", pa.string()),
     ("fallback", pa.string()), ("run_id", pa.string()), ("date", pa.string()),
     ("encoder_id", pa.string()), ("generator_id", pa.string()),
+    ("clip_kind", pa.string()), ("clip_generator_id", pa.string()),  # kinds.ClipKind (null without a clip)
 ])
 ASSET_COLUMNS: tuple[str, ...] = ("thumbnail_uri", "cover_uri", "clip_uri")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -1,10 +1,11 @@
-"""Dataset ``generated``: the thumbnails generation made for a shard, written beside personalise's rows.
+"""Dataset ``generated``: the thumbnails and edited clips generation made for a shard, beside personalise's rows.
 
 - ``work/run=<id>/shard=<n>/generated_rows.parquet``: which (user, item) rows show a generated
-  thumbnail, and which generator made it (``GeneratedRow``);
-- ``work/run=<id>/shard=<n>/generated.parquet``: lineage, one row per image (model, seed,
-  prompt, source frame, taste group, how many rows show it);
-- ``work/run=<id>/staged/generated/<item>-f<frame>-<key>.jpg``: the images.
+  thumbnail and/or a style-edited clip, and which generator made each (``GeneratedRow``);
+- ``work/run=<id>/shard=<n>/generated.parquet``: lineage, one row per image or clip (model,
+  seed, prompt, styles, source frame or clip, taste group, how many rows show it);
+- ``work/run=<id>/staged/generated/<item>-f<frame>-<key>.jpg``: the images;
+- ``work/run=<id>/staged/edited_clips/<item>-<key>.mp4``: the edited clips.
 
 Personalise's staged rows are never rewritten: a re-run of generation simply replaces these two
 files. ``with_generated`` lays them over the staged rows to give what each row would show if
@@ -19,15 +20,17 @@ import pyarrow as pa
 
 from generec_core.datasets.layout import Layout
 from generec_core.datasets.staged import STAGED_ROWS_SCHEMA, StagedRow, read_shard_rows
-from generec_core.kinds import ThumbnailKind
+from generec_core.kinds import ClipKind, ThumbnailKind
 from generec_core.storage import ObjectNotFound
 
 
 class GeneratedRow(TypedDict):
     user_id: str
     item_id: str
-    thumbnail_staged: str  # the generated image
-    generator_id: str
+    thumbnail_staged: str | None  # the generated image, if one was made for the row
+    generator_id: str | None
+    clip_staged: str | None  # the edited clip, if the row's clip was edited
+    clip_generator_id: str | None
 
 
 class ShownRow(StagedRow):
@@ -35,14 +38,18 @@ class ShownRow(StagedRow):
 
     generator_id: str | None
     selected_staged: str | None  # generated rows: the selected frame it was made from (the gate's fallback)
+    clip_kind: str | None  # a kinds.ClipKind; None without a clip
+    clip_generator_id: str | None
+    selected_clip_staged: str | None  # edited clips: the clip it was edited from (the gate's fallback)
 
 
 GENERATED_ROWS_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()),
-                                   ("thumbnail_staged", pa.string()), ("generator_id", pa.string())])
-SHOWN_ROWS_SCHEMA = STAGED_ROWS_SCHEMA.append(pa.field("generator_id", pa.string())).append(
-    pa.field("selected_staged", pa.string()))
+                                   ("thumbnail_staged", pa.string()), ("generator_id", pa.string()),
+                                   ("clip_staged", pa.string()), ("clip_generator_id", pa.string())])
+SHOWN_ROWS_SCHEMA = pa.schema([*STAGED_ROWS_SCHEMA, *(pa.field(name, pa.string()) for name in (
+    "generator_id", "selected_staged", "clip_kind", "clip_generator_id", "selected_clip_staged"))])
 LINEAGE_SCHEMA = pa.schema([
-    ("asset", pa.string()), ("generator_id", pa.string()), ("backend", pa.string()), ("model_id", pa.string()),
+    ("asset", pa.string()), ("asset_kind", pa.string()), ("generator_id", pa.string()), ("backend", pa.string()), ("model_id", pa.string()),
     ("seed", pa.int64()), ("strength", pa.float64()), ("steps", pa.int32()), ("guidance_scale", pa.float64()),
     ("resolution", pa.int32()), ("prompt", pa.string()), ("styles", pa.list_(pa.string())),
     ("item_id", pa.string()), ("source_frame_idx", pa.int32()), ("source_frame_ts", pa.float64()),
@@ -70,17 +77,21 @@ def read_generated_rows(layout: Layout, run_id: str, shard: int) -> list[Generat
 
 
 def with_generated(staged: list[StagedRow], generated: list[GeneratedRow]) -> list[ShownRow]:
-    """Each staged row with its generated thumbnail, if any, in place of the selected frame."""
+    """Each staged row with its generated thumbnail and edited clip, if any, in place of the selected ones."""
     by_pair = {(g["user_id"], g["item_id"]): g for g in generated}
     shown: list[ShownRow] = []
     for row in staged:
+        out: dict = {**row, "generator_id": None, "selected_staged": None, "clip_generator_id": None,
+                     "clip_kind": ClipKind.SELECTED.value if row["clip_staged"] else None,
+                     "selected_clip_staged": None}
         made = by_pair.get((row["user_id"], row["item_id"]))
-        if made is None:
-            shown.append({**row, "generator_id": None, "selected_staged": None})  # type: ignore[typeddict-item]
-        else:
-            shown.append({**row, "thumbnail_kind": ThumbnailKind.GENERATED.value,  # type: ignore[typeddict-item]
-                          "thumbnail_staged": made["thumbnail_staged"], "generator_id": made["generator_id"],
-                          "selected_staged": row["thumbnail_staged"]})
+        if made is not None and made.get("thumbnail_staged"):
+            out.update(thumbnail_kind=ThumbnailKind.GENERATED.value, thumbnail_staged=made["thumbnail_staged"],
+                       generator_id=made["generator_id"], selected_staged=row["thumbnail_staged"])
+        if made is not None and made.get("clip_staged") and row["clip_staged"]:
+            out.update(clip_kind=ClipKind.EDITED.value, clip_staged=made["clip_staged"],
+                       clip_generator_id=made["clip_generator_id"], selected_clip_staged=row["clip_staged"])
+        shown.append(out)  # type: ignore[arg-type]
     return shown
 
 

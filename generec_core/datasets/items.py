@@ -20,11 +20,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+import numpy as np
+
 from generec_core.config import IngestConfig
 from generec_core.datasets.layout import Layout
+from generec_core.generation.taste import cover_image_pixels, first_frame_pixels
 from generec_core.identifiers import CONTROL_CHARS, is_usable_id
 from generec_core.storage import LocalStorage, ObjectNotFound, join
 
@@ -140,6 +144,22 @@ def _inside_items(layout: Layout, rel: str, name: str) -> str:
         if target != base and base not in target.parents:
             raise _Rejected(f"path_outside_items:{name}")
     return uri
+
+
+def cover_loader(layout: Layout) -> Callable[[str], np.ndarray | None]:
+    """``item_id -> cover pixels`` (at most ``taste.COVER_MAX_SIDE``): the cover image, else the video's first
+    frame, as the input contract says; None for an unknown item; raises when the file is unreadable."""
+    items = {i.item_id: i for i in read_items(layout)}
+
+    def load(item_id: str) -> np.ndarray | None:
+        item = items.get(item_id)
+        if item is None:
+            return None
+        if item.cover_uri is not None:
+            return cover_image_pixels(layout.store.read_bytes(item.cover_uri))
+        with layout.store.local_file(item.video_uri) as path:
+            return first_frame_pixels(path)
+    return load
 
 
 def item_topics(layout: Layout) -> dict[str, tuple[str, ...]]:

@@ -152,6 +152,10 @@ class Layout:
         """datasets.users (Spark folder)"""
         return join(self.root, f"features/users/dt={date}")
 
+    def taste_weights(self, date: str) -> str:
+        """datasets.users: the weight of each (user, item) in the taste (Spark folder)"""
+        return join(self.root, f"features/taste_weights/dt={date}")
+
     def guidance(self, date: str) -> str:
         """datasets.guidance: one record per user (JSONL). A sibling of ``features/users/dt=``, not inside
         it: the Spark features job overwrites that folder, and readers take every Parquet file below it."""
@@ -160,6 +164,10 @@ class Layout:
     def palette(self, version: str, item_id: str) -> str:
         """datasets.palettes: an item cover's colour palette, computed once per palette version"""
         return join(self.root, f"features/palettes/{version}/items/{safe_name(item_id)}.json")
+
+    def cover_style(self, model_id: str, item_id: str) -> str:
+        """datasets.cover_styles: an item cover's style vector under a style network, computed once"""
+        return join(self.root, f"features/cover_styles/{safe_name(model_id)}/items/{safe_name(item_id)}.json")
 
     # --- work: the run's audit zone ----------------------------------------------------------
     def work(self, run_id: str) -> str:
@@ -200,6 +208,10 @@ class Layout:
     def staged_generated(self, run_id: str, item_id: str, frame_idx: int, key: str) -> str:
         """datasets.generated: a generated image, keyed by its generation or its content (never a user id)"""
         return join(self.work(run_id), "staged/generated", f"{safe_name(item_id)}-f{frame_idx:03d}-{key}.jpg")
+
+    def staged_edited_clip(self, run_id: str, item_id: str, key: str) -> str:
+        """datasets.generated: a style-edited clip, keyed by its edit (clip, styles, group; never a user id)"""
+        return join(self.work(run_id), "staged/edited_clips", f"{safe_name(item_id)}-{key}.mp4")
 
     def gate_results(self, run_id: str) -> str:
         """datasets.gate"""

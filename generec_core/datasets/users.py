@@ -1,7 +1,9 @@
-"""Datasets ``users`` and ``worklist``: per-user features of a date, and the run's sharded candidates.
+"""Datasets ``users``, ``taste_weights`` and ``worklist``: per-user features of a date, and the run's candidates.
 
 - ``features/users/dt=<date>/`` (Spark folder, ``USER_FEATURE_COLUMNS``): taste vector, likes,
   cold-start flag, support and taste cluster per user (``spark/features.py`` documents them);
+- ``features/taste_weights/dt=<date>/`` (Spark folder, ``TASTE_WEIGHT_COLUMNS``): what each
+  (user, item) weighs in the user's taste (> 0 only), so generation weighs liked covers alike;
 - ``work/run=<id>/worklist/`` (Spark folder, ``WORKLIST_COLUMNS``): (user, item) candidates with
   their rank, retriever, score and shard. The editor's shard tasks read their shard of it.
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 USER_FEATURE_COLUMNS: tuple[str, ...] = ("user_id", "taste", "n_likes", "is_cold", "support", "cluster")
+TASTE_WEIGHT_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "weight")
 WORKLIST_COLUMNS: tuple[str, ...] = (
     "user_id", "item_id", "shard", "retriever", "candidate_score", "rank", "is_cold", "als_score", "cluster")
 
@@ -33,6 +36,10 @@ WORKLIST_COLUMNS: tuple[str, ...] = (
 
 def write_user_features(users: "DataFrame", layout: Layout, date: str) -> None:
     replace_folder(users, layout.user_features(date), USER_FEATURE_COLUMNS, "user features")
+
+
+def write_taste_weights(weights: "DataFrame", layout: Layout, date: str) -> None:
+    replace_folder(weights, layout.taste_weights(date), TASTE_WEIGHT_COLUMNS, "taste weights")
 
 
 def write_worklist(worklist: "DataFrame", layout: Layout, run_id: str) -> None:
@@ -64,6 +71,18 @@ def tastes(layout: Layout, date: str, users: set[str], warm_only: bool = False) 
     table = table.filter(pc.is_in(table["user_id"], pa.array(sorted(users), pa.string())))
     return {u: np.asarray(t, dtype=np.float32)
             for u, t in zip(table["user_id"].to_pylist(), table["taste"].to_pylist())}
+
+
+def taste_weights(layout: Layout, date: str, users: set[str]) -> dict[str, dict[str, float]]:
+    """user -> {item: weight in the taste} for ``users`` (a user without positive pairs maps to {})."""
+    out: dict[str, dict[str, float]] = {u: {} for u in users}
+    if not users:
+        return out
+    table = layout.store.read_parquet(layout.taste_weights(date))
+    table = table.filter(pc.is_in(table["user_id"], pa.array(sorted(users), pa.string())))
+    for user, item, weight in zip(*(table[c].to_pylist() for c in TASTE_WEIGHT_COLUMNS)):
+        out[user][item] = float(weight)
+    return out
 
 
 def read_worklist(layout: Layout, run_id: str, columns: list[str] | None = None) -> pa.Table:

@@ -5,7 +5,7 @@ The markup is ``generec_core/templates/evaluation.html.j2``; this module prepare
 
 from __future__ import annotations
 
-from generec_core.evaluation.summary import items_per_user
+from generec_core.evaluation.summary import items_per_user, sections
 from generec_core.templates import render
 
 _PLANTED = (("random_frame", "random frame"), ("original_cover", "original cover"), ("ours", "ours (published)"),
@@ -22,14 +22,13 @@ def evaluation_section(summary: dict | None) -> str:
 def _evaluation(summary: dict) -> dict:
     """The stored summary reshaped for the template: one list of Cosine@K values per method, shares per label."""
     ks = summary["ks"]
-    sections = [{"name": section,
-                 "rows": [{"method": row["method"], "cosine": [row[f"cosine@{k}"] for k in ks],
-                           "paper": row["paper_cosine@5"]} for row in summary[section]]}
-                for section in ("thumbnail", "clip")]
+    tables = [{"name": name, "rows": [{"method": row["method"], "cosine": [row[f"cosine@{k}"] for k in ks],
+                                       "paper": row["paper_cosine@5"]} for row in rows]}
+              for name, rows in sections(summary)]
     planted = summary.get("planted")
     if planted:
         planted = {"pairs": planted["pairs"], "thumbnail": [(label, planted.get(key)) for key, label in _PLANTED],
                    "clip": [(label, planted.get(key)) for key, label in _PLANTED_CLIPS]}
     return {"users_evaluated": summary["users_evaluated"], "users_without_history": summary["users_without_history"],
-            "pairs": summary["pairs"], "items_per_user": items_per_user(summary), "ks": ks, "sections": sections,
+            "pairs": summary["pairs"], "items_per_user": items_per_user(summary), "ks": ks, "sections": tables,
             "planted": planted or None}

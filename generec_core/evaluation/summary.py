@@ -7,6 +7,12 @@ original cover, a random frame (seeded per pair), a random clip, the first clip,
 (unclipped) video, and the paper's reference selection recomputed from the tastes -- so
 production policies (stability, quality mask, bounds) show their cost, if any, next to the
 reference. The planted share needs a world's labelled truth, passed in when there is one.
+
+Generation is measured twice: in the main tables, what each row really shows (generated
+thumbnails and edited clips included, embedded by ``evaluation/generated.py``); and on the pairs
+that were shown a generated thumbnail (an edited clip), against the original cover and the frame
+it was generated from (the clip it was edited from) on exactly those pairs. The paper's
+generated row (RDM, +7.9% over the original cover) is the comparison the second one makes.
 """
 
 from __future__ import annotations
@@ -29,8 +35,13 @@ KS: tuple[int, ...] = (5, 10)
 # their data and encoder differ, so compare orderings, not values.
 PAPER_COSINE_AT_5 = {"random frame": 0.4796, "original cover": 0.4978, "selection (ours, published)": 0.5142,
                      "random clip": 0.4864, "first clip": 0.4910, "clips (ours, published)": 0.5052}
-THUMBNAIL_METHODS = ("random frame", "original cover", "selection (ours, published)", "selection (paper reference)")
-CLIP_METHODS = ("random clip", "first clip", "unclipped video", "clips (ours, published)", "clips (paper reference)")
+SHOWN_THUMBNAIL, SHOWN_CLIP = "shown, generated included (ours, published)", "shown, edits included (ours, published)"
+THUMBNAIL_METHODS = ("random frame", "original cover", "selection (ours, published)", "selection (paper reference)",
+                     SHOWN_THUMBNAIL)
+CLIP_METHODS = ("random clip", "first clip", "unclipped video", "clips (ours, published)", "clips (paper reference)",
+                SHOWN_CLIP)
+GENERATED_METHODS = ("original cover", "source frame (selected)", "generated (ours, published)")
+EDITED_METHODS = ("source clip (selected)", "edited clip (ours, published)")
 
 
 @dataclass
@@ -41,12 +52,16 @@ class EvaluatedItem:
 
 def summarise(date: str, run_id: str, rows: list[dict], items: Mapping[str, EvaluatedItem],
               ranks: Mapping[tuple[str, str], int], tastes: Mapping[str, np.ndarray],
-              likes: Mapping[str, set[str]], editor: EditorConfig, truth: PlantedTruth | None) -> dict:
+              likes: Mapping[str, set[str]], editor: EditorConfig, truth: PlantedTruth | None,
+              generated: Mapping[str, np.ndarray] | None = None, edited: Mapping[str, np.ndarray] | None = None) -> dict:
     """The evaluation of a published run's manifest ``rows`` (see the module docstring).
 
     ``tastes``: warm users' tastes (cold users' fallback is not theirs); ``likes``: the items each
-    user liked up to the date; ``truth``: the world's labels, or None (no planted share).
+    user liked up to the date; ``truth``: the world's labels, or None (no planted share);
+    ``generated`` / ``edited``: embeddings of the published generated thumbnails / edited clips'
+    frames by asset URI (``evaluation/generated.py``).
     """
+    generated, edited = generated or {}, edited or {}
     rows = [r for r in rows if r["item_id"] in items]
     rows.sort(key=lambda r: (r["user_id"], ranks.get((r["user_id"], r["item_id"]), 1 << 30), r["item_id"]))
     users = {r["user_id"] for r in rows}
@@ -54,6 +69,8 @@ def summarise(date: str, run_id: str, rows: list[dict], items: Mapping[str, Eval
               for u, t in tastes.items() if u in users}
     history = _history({u: liked for u, liked in likes.items() if u in users}, items)
     shown: dict[str, dict[str, list[np.ndarray]]] = {m: defaultdict(list) for m in THUMBNAIL_METHODS + CLIP_METHODS}
+    on_generated: dict[str, dict[str, list[np.ndarray]]] = {m: defaultdict(list) for m in GENERATED_METHODS}
+    on_edited: dict[str, dict[str, list[np.ndarray]]] = {m: defaultdict(list) for m in EDITED_METHODS}
     reference_times: dict[tuple[str, str], float] = {}
     L, S = editor.clip_window, editor.clip_stride
     for r in rows:
@@ -73,6 +90,15 @@ def summarise(date: str, run_id: str, rows: list[dict], items: Mapping[str, Eval
             "random clip": emb[random_start:random_start + min(L, n)], "first clip": emb[:min(L, n)],
             "unclipped video": emb, "clips (ours, published)": emb[clip] if len(clip) else emb,
         }
+        made, edit = generated.get(r.get("thumbnail_uri")), edited.get(r.get("clip_uri"))
+        add[SHOWN_THUMBNAIL] = add["selection (ours, published)"] if made is None else made
+        add[SHOWN_CLIP] = add["clips (ours, published)"] if edit is None else edit
+        if made is not None:
+            for method, vectors in zip(GENERATED_METHODS, (cover, add["selection (ours, published)"], made)):
+                on_generated[method][user].append(shown_mean(vectors))
+        if edit is not None:
+            for method, vectors in zip(EDITED_METHODS, (add["clips (ours, published)"], edit)):
+                on_edited[method][user].append(shown_mean(vectors))
         if user in tastes:
             (ref,) = select_for_item(tastes[user][None], item.frames, L, S)
             reference_times[(user, r["item_id"])] = float(item.frames.timestamps[ref.frame_idx])
@@ -85,6 +111,8 @@ def summarise(date: str, run_id: str, rows: list[dict], items: Mapping[str, Eval
             "users_without_history": len(users - set(history)), "pairs": len(rows),
             "thumbnail": _table(THUMBNAIL_METHODS, history, shown),
             "clip": _table(CLIP_METHODS, history, shown),
+            "generated": _table(GENERATED_METHODS, history, on_generated),
+            "edited": _table(EDITED_METHODS, history, on_edited),
             "planted": None if truth is None else _planted(truth, editor, rows, items, reference_times, history)}
 
 
@@ -182,9 +210,9 @@ def format_table(summary: dict) -> str:
     lines = [f"Cosine@K, run {summary['run_id']}: {summary['users_evaluated']} users with liked covers "
              f"({summary['users_without_history']} without), {summary['pairs']} (user, item) pairs; "
              f"{items_per_user(summary)}", head]
-    for section, key in (("Thumbnail", "thumbnail"), ("Clip", "clip")):
+    for section, table in sections(summary):
         lines.append(section)
-        for row in summary[key]:
+        for row in table:
             cells = "".join(f"{_fmt(row[f'cosine@{k}']):>11s}" for k in summary["ks"])
             lines.append(f"  {row['method']:32s}{cells}{_fmt(row['paper_cosine@5']):>10s}")
     planted = summary.get("planted")
@@ -195,6 +223,18 @@ def format_table(summary: dict) -> str:
         lines.append("  clip frames on a favourite: " + "  ".join(
             f"{k[5:]} {_fmt(planted.get(k))}" for k in ("clip_first", "clip_unclipped", "clip_ours")))
     return "\n".join(lines)
+
+
+def sections(summary: dict) -> list[tuple[str, list[dict]]]:
+    """(title, rows) of each Cosine@K table to show: the main two always, a generation subset when it has users."""
+    out = [("Thumbnail", summary["thumbnail"]), ("Clip", summary["clip"])]
+    for title, key in (("Generated thumbnails, on the pairs shown one", "generated"),
+                       ("Edited clips, on the pairs shown one", "edited")):
+        table = summary.get(key) or []  # evaluations stored before generation was measured have none
+        users = table[0][f"users@{summary['ks'][0]}"] if table else 0
+        if users:
+            out.append((f"{title} ({users} users)", table))
+    return out
 
 
 def items_per_user(summary: dict) -> str:

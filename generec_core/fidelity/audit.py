@@ -6,7 +6,9 @@ since a restyle changes pixels on purpose), privacy (no user id in the name or m
 generated: no face absent from the source), identifiability (generated: AI mark in the file
 and in the catalog row; repurposed: no AI mark). Clips get: decodes to the last frame,
 duration (matches its window, within bounds), authenticity and safety on frames picked at
-the recorded source times, privacy on name and container tags.
+the recorded source times, privacy on name and container tags, identifiability; edited clips
+also the generated bar for authenticity and temporal stability against the clip they were
+edited from (``flicker.py``).
 
 The models are batched: one encoder pass and one open_nsfw pass per batch of images.
 """
@@ -23,6 +25,7 @@ from generec_core.config import GateConfig
 from generec_core.embedding.base import ImageEncoder
 from generec_core.fidelity.checks import CheckResult, authenticity, cosine
 from generec_core.fidelity.faces import new_faces_check
+from generec_core.fidelity.flicker import flicker_check
 from generec_core.fidelity.metadata import clip_metadata, identifiability_check, identifier_check, image_metadata
 from generec_core.fidelity.quality import clip_duration_checks, decode_check, image_quality
 from generec_core.fidelity.safety import nsfw_scores, safety_check
@@ -47,6 +50,12 @@ class ClipAsset:
     start_s: float  # the window in source time the manifest will state
     end_s: float
     source_frames: Sequence[tuple[float, np.ndarray]]  # (source time, embedding) of sampled frames in the window
+    edited_from: bytes | None = None  # edited clips: the clip it was edited from (flicker); None = not edited
+    row_marked: bool = False  # edited clips: its catalog rows say clip_kind=edited + clip_generator_id
+
+    @property
+    def edited(self) -> bool:
+        return self.edited_from is not None
 
 
 class Auditor:
@@ -107,12 +116,23 @@ class Auditor:
         out = []
         for asset, (checks, frames, sources) in zip(assets, decoded):
             if checks[0].passed:
-                score = min((cosine(next(embeddings), src) for src in sources), default=None)
-                nsfw = max((next(unsafe) for _ in frames), default=0.0)
-                checks += [safety_check(nsfw, self.gate.max_nsfw), authenticity(score, self.gate.min_authenticity),
-                           identifier_check(asset.name, _safe_metadata(clip_metadata, asset.data), self.user_ids)]
+                checks += self._clip_checks(asset, [next(embeddings) for _ in frames], sources,
+                                            [next(unsafe) for _ in frames])
             out.append(checks)
         return out
+
+    def _clip_checks(self, asset: ClipAsset, embedded: list[np.ndarray], sources: list[np.ndarray],
+                     unsafe: list[float]) -> list[CheckResult]:
+        gate = self.gate
+        metadata = _safe_metadata(clip_metadata, asset.data)
+        score = min((cosine(e, src) for e, src in zip(embedded, sources)), default=None)
+        checks = [safety_check(max(unsafe, default=0.0), gate.max_nsfw),
+                  authenticity(score, gate.min_authenticity_generated if asset.edited else gate.min_authenticity),
+                  identifier_check(asset.name, metadata, self.user_ids),
+                  identifiability_check(metadata, asset.edited, asset.row_marked)]
+        if asset.edited:
+            checks.append(flicker_check(asset.data, asset.edited_from, gate.max_flicker_ratio))
+        return checks
 
 
 def _safe_metadata(read, data: bytes) -> list[str]:

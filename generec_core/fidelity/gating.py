@@ -3,7 +3,8 @@
 Per asset (``audit.py``) a verdict; here, what those verdicts mean for the rows:
 
 * generated thumbnail failed -> the selected frame it was generated from (``selected_staged``);
-* selected thumbnail failed -> the item's original cover; clip failed -> no clip;
+* selected thumbnail failed -> the item's original cover;
+* edited clip failed -> the clip it was edited from (``selected_clip_staged``); clip failed -> no clip;
 * a row whose cover fails too has nothing publishable to show and is dropped (counted).
 
 The run halts before publish when a staging stage's pass rate falls below its floor
@@ -21,10 +22,10 @@ import pyarrow.compute as pc
 
 from generec_core.config import GateConfig
 from generec_core.expectations.verdict import DataQualityError
-from generec_core.kinds import AssetKind, ThumbnailKind
+from generec_core.kinds import AssetKind, ClipKind, ThumbnailKind
 
 STAGE_OF_KIND = {AssetKind.SELECTED: "personalise", AssetKind.COVER: "personalise", AssetKind.CLIP: "personalise",
-                 AssetKind.GENERATED: "generate"}
+                 AssetKind.GENERATED: "generate", AssetKind.EDITED_CLIP: "generate"}
 ACTIVITY_BUCKETS = ((0, "0 likes"), (1, "1-2 likes"), (3, "3-9 likes"), (10, "10+ likes"))
 
 
@@ -43,8 +44,8 @@ class AssetPlan:
     item_id: str
     frame_idx: int | None = None  # the source frame (-1: the cover)
     window: tuple[float, float] | None = None  # clips: [start_s, end_s) in source time
-    selected: str | None = None  # generated: the staged frame it was generated from
-    row_marked: bool = True  # generated: every row showing it says generated + generator_id
+    selected: str | None = None  # generated / edited: the staged frame or clip it was made from
+    row_marked: bool = True  # generated / edited: every row showing it names its generator
 
 
 def plan_assets(rows: list[dict]) -> dict[str, AssetPlan]:
@@ -65,15 +66,22 @@ def plan_assets(rows: list[dict]) -> dict[str, AssetPlan]:
         else:  # original: the cover itself
             plans.setdefault(row["thumbnail_staged"], AssetPlan(AssetKind.COVER, item, -1))
         if row["clip_staged"]:
-            plans.setdefault(row["clip_staged"], AssetPlan(AssetKind.CLIP, item,
-                                                           window=(row["clip_start_s"], row["clip_end_s"])))
+            window = (row["clip_start_s"], row["clip_end_s"])
+            source = row.get("selected_clip_staged")
+            if row.get("clip_kind") == ClipKind.EDITED:
+                plans.setdefault(row["clip_staged"], AssetPlan(AssetKind.EDITED_CLIP, item, window=window,
+                                                               selected=source))
+                marked[row["clip_staged"]] &= bool(row.get("clip_generator_id"))
+            if source or row.get("clip_kind") != ClipKind.EDITED:
+                plans.setdefault(source or row["clip_staged"], AssetPlan(AssetKind.CLIP, item, window=window))
     for asset, ok in marked.items():
         plans[asset].row_marked = ok
     return plans
 
 
 def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict]) -> pa.Table:
-    """Failed generated -> its selected frame; failed selected -> the cover; failed clip -> none.
+    """Failed generated -> its selected frame; failed selected -> the cover; failed edited clip -> its
+    source clip; failed clip -> none.
 
     Every fallback is written into the row (``fallback``: which asset failed and why).
     """
@@ -101,13 +109,19 @@ def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict]) -> pa.Table:
             if row["thumbnail_kind"] == ThumbnailKind.ORIGINAL:
                 continue
             row["cover_staged"] = None
+        if row.get("clip_kind") == ClipKind.EDITED and not passed(row["clip_staged"]):
+            notes.append("edited clip failed gate: " + reasons(row["clip_staged"]))
+            row.update(clip_kind=ClipKind.SELECTED.value, clip_staged=row.get("selected_clip_staged"),
+                       clip_generator_id=None)
         if row["clip_staged"] and not passed(row["clip_staged"]):
             notes.append("clip failed gate: " + reasons(row["clip_staged"]))
-            row.update(clip_staged=None, clip_start_s=None, clip_end_s=None, clip_score=None)
+            row.update(clip_staged=None, clip_start_s=None, clip_end_s=None, clip_score=None, clip_kind=None,
+                       clip_generator_id=None)
         row["fallback"] = " | ".join(notes) or None
         out.append(row)
     schema = rows.schema
-    for name, dtype in (("generator_id", pa.string()), ("fallback", pa.string())):
+    for name, dtype in (("generator_id", pa.string()), ("clip_kind", pa.string()), ("clip_generator_id", pa.string()),
+                        ("fallback", pa.string())):
         if schema.get_field_index(name) < 0:
             schema = schema.append(pa.field(name, dtype))
     return pa.Table.from_pylist(out, schema)

@@ -10,7 +10,9 @@ stage writing inconsistent lineage) halts publish instead of reaching users:
 * one row per (user_id, item_id); scores in range; no NaN anywhere;
 * ``thumbnail_kind`` consistent with lineage: generated <=> ``generator_id``; a selected or
   generated thumbnail has its frame time and score; an original one is the item's cover and
-  has neither; a clip has an ordered window.
+  has neither; a clip has an ordered window;
+* ``clip_kind`` consistent with the clip: set exactly when there is a clip; edited <=>
+  ``clip_generator_id``.
 
 GX has no "not NaN" expectation distinct from null, so NaNs are counted per row beforehand
 (``n_nan``) and GX judges the count, as the features suites do for taste vectors.
@@ -24,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generec_core.kinds import ThumbnailKind
+from generec_core.kinds import ClipKind, ThumbnailKind
 
 SUITE = "gate_manifest"
 SELECTED, GENERATED, ORIGINAL = (k.value for k in (ThumbnailKind.SELECTED, ThumbnailKind.GENERATED,
@@ -41,9 +43,12 @@ def manifest_frame(rows: pa.Table, passed: dict[str, bool]):
     for name in FLOAT_COLUMNS:
         if name in rows.column_names:
             n_nan += pc.fill_null(pc.is_nan(rows[name]), False).to_numpy(zero_copy_only=False).astype(np.int64)
-    generator = rows["generator_id"].to_pylist() if "generator_id" in rows.column_names else [None] * rows.num_rows
+    def optional(column: str) -> list:
+        return rows[column].to_pylist() if column in rows.column_names else [None] * rows.num_rows
+
     frame = rows.select(["user_id", "item_id", "thumbnail_kind", *FLOAT_COLUMNS]).to_pandas()
-    frame["generator_id"] = generator
+    for column in ("generator_id", "clip_kind", "clip_generator_id"):
+        frame[column] = optional(column)
     frame["thumbnail_passed"] = looked_up("thumbnail_staged")
     frame["cover_passed"] = looked_up("cover_staged")
     frame["clip_passed"] = looked_up("clip_staged")
@@ -62,6 +67,8 @@ def manifest_suite():
     kind = Column("thumbnail_kind")
     personalised = kind.is_in([SELECTED, GENERATED])
     clip = Column("has_clip") == True  # noqa: E712 - a GX condition, not a Python comparison
+    no_clip = Column("has_clip") == False  # noqa: E712
+    clip_kind = Column("clip_kind")
 
     def guard(text: str) -> dict:
         return {"guards": text}
@@ -96,6 +103,16 @@ def manifest_suite():
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="clip_end_s", column_B="clip_start_s",
                                                     ignore_row_if="either_value_is_missing",
                                                     meta=guard("clip windows are ordered")),
+        gxe.ExpectColumnValuesToBeInSet(column="clip_kind", value_set=[k.value for k in ClipKind],
+                                        meta=guard("known clip kinds")),
+        gxe.ExpectColumnValuesToNotBeNull(column="clip_kind", row_condition=clip, meta=guard("a clip has its kind")),
+        gxe.ExpectColumnValuesToBeNull(column="clip_kind", row_condition=no_clip,
+                                       meta=guard("no clip, no clip kind")),
+        gxe.ExpectColumnValuesToNotBeNull(column="clip_generator_id", row_condition=clip_kind == ClipKind.EDITED.value,
+                                          meta=guard("edited clips name their generator")),
+        gxe.ExpectColumnValuesToBeNull(column="clip_generator_id", row_condition=no_clip | (clip_kind ==
+                                                                                           ClipKind.SELECTED.value),
+                                       meta=guard("only edited clips name a generator")),
     ])
 
 

@@ -1,13 +1,13 @@
 """What an asset says about itself: its embedded metadata, its AI-generated mark, and user ids.
 
-Identifiability: a generated image must say so in the file itself, so the mark travels with
-the bytes wherever the catalog asset is copied. Preferred: the IPTC "digital source type" the
+Identifiability: a generated image or edited clip must say so in the file itself, so the mark
+travels with the bytes wherever the catalog asset is copied. Images, preferred: the IPTC "digital source type" the
 industry uses for AI output (``trainedAlgorithmicMedia``, the value C2PA and the major
 platforms read) in an XMP packet. ``ai_marked_jpeg`` encodes a generated image with the packet
 (Pillow writes it); ``mark_ai_generated`` marks an image that already exists without touching
 its pixels (a JPEG APP1 segment spliced in: re-encoding would lose quality; a PNG re-saved with
 an iTXt chunk, which is lossless). A plain "AI-generated" statement in a text field (EXIF
-ImageDescription, PNG text) is accepted too. Repurposed frames and
+ImageDescription, PNG text, an MP4's comment tag: ``ai_clip_tags``) is accepted too. Repurposed frames and
 covers must carry neither: they are real footage.
 
 Privacy: a published asset must not name a user, neither in its key/file name nor in any
@@ -68,6 +68,13 @@ def ai_marked_jpeg(pixels: np.ndarray, quality: int, generator_id: str) -> bytes
     Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, optimize=True, exif=exif,
                                  xmp=ai_xmp_packet(generator_id))
     return buf.getvalue()
+
+
+def ai_clip_tags(generator_id: str) -> dict[str, str]:
+    """MP4 container tags that mark an edited clip as AI-made (the human-readable statement; MP4 has no XMP
+    packet that players keep) and name the tool; nothing about the user it was made for."""
+    tool = re.sub(r"[<>&\"']", "_", generator_id)
+    return {"comment": f"AI-generated clip ({tool})", "encoder": f"generec {tool}"}
 
 
 def mark_ai_generated(data: bytes, generator_id: str) -> bytes:

@@ -13,13 +13,16 @@ the group's liked covers (the paper's taste, in the adapter's own space).
 
 Strength, steps, guidance scale and resolution default per family (turbo models are
 distilled for 1-4 steps without classifier-free guidance; SD 1.5-class models get the
-paper's 50 steps at guidance 5.0). Batches share one input size; each image has its own
-seeded CPU generator, so an image does not depend on what it was batched with.
+paper's 50 steps at guidance 5.0).
+
+One image per pipeline call, with its own seeded CPU generator. Batching would be faster on a
+GPU, but batched kernels are not bit-identical across batch sizes and CPUs (an AMD EPYC gave
+one pixel value off by 1 for the same seed in another batch), and a re-run must give the same
+bytes whatever else the run generates: so an image never shares a call.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -113,7 +116,7 @@ def _validate(strength: float, steps: int, resolution: int | None) -> None:
 
 
 class DiffusersGenerator:
-    """img2img on a locally stored diffusers pipeline; batched, seeded, half precision on CUDA."""
+    """img2img on a locally stored diffusers pipeline; one seeded image per call, half precision on CUDA."""
 
     backend = "diffusers"
 
@@ -131,7 +134,6 @@ class DiffusersGenerator:
         _validate(strength, steps, config.resolution)
         self.device = resolve_device(config.device)
         self.dtype = resolve_dtype(config.precision, self.device)
-        self.batch_size = max(1, config.batch_size)
         self.negative_prompt = config.negative_prompt
         if pipe is None:
             self.pipe = load_pipeline(model_dir, self.model_id, self.dtype)
@@ -147,6 +149,7 @@ class DiffusersGenerator:
             guidance_scale=defaults.guidance_scale if config.guidance_scale is None else config.guidance_scale,
             resolution=config.resolution or defaults.resolution or native)
         self.needs_covers = bool(config.ip_adapter_dir)
+        self.style_encoder = self.clip_editor = None
         if self.needs_covers:
             self._load_ip_adapter(config, defaults)
         self.pipe.to(self.device)
@@ -173,46 +176,34 @@ class DiffusersGenerator:
         self.pipe.set_ip_adapter_scale(config.ip_adapter_scale)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[np.ndarray]:
-        """Batches of equal source size (one tensor shape per batch), results in request order."""
-        out: list[np.ndarray | None] = [None] * len(requests)
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].image.shape[:2], i))
-        for _, same_size in itertools.groupby(order, key=lambda i: requests[i].image.shape[:2]):
-            same_size = list(same_size)
-            for start in range(0, len(same_size), self.batch_size):
-                batch = same_size[start:start + self.batch_size]
-                for i, image in zip(batch, self._run([requests[i] for i in batch])):
-                    out[i] = image
-        return out  # type: ignore[return-value]
+        """One pipeline call per request (see the module docstring), results in request order."""
+        return [self._run(r) for r in requests]
 
-    def _run(self, batch: list[GenerationRequest]) -> list[np.ndarray]:
-        height, width = batch[0].image.shape[:2]
+    def _run(self, request: GenerationRequest) -> np.ndarray:
+        height, width = request.image.shape[:2]
         th, tw = model_size(height, width, self.settings.resolution)
         s = self.settings
         cfg = s.guidance_scale > 1.0
         kwargs = dict(
-            prompt=[r.prompt for r in batch],
-            image=[Image.fromarray(r.image).resize((tw, th), Image.Resampling.LANCZOS) for r in batch],
+            prompt=request.prompt, image=Image.fromarray(request.image).resize((tw, th), Image.Resampling.LANCZOS),
             strength=s.strength, num_inference_steps=s.steps, guidance_scale=s.guidance_scale,
-            generator=[torch.Generator("cpu").manual_seed(r.seed) for r in batch], output_type="np")
+            generator=torch.Generator("cpu").manual_seed(request.seed), output_type="np")
         if cfg:
-            kwargs["negative_prompt"] = [self.negative_prompt] * len(batch)
+            kwargs["negative_prompt"] = self.negative_prompt
         with torch.inference_mode():
             if self.needs_covers:
-                kwargs["ip_adapter_image_embeds"] = [self._taste_embeds(batch, cfg)]
-            images = self.pipe(**kwargs).images
-        pixels = np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.uint8)
-        return [np.asarray(Image.fromarray(p).resize((width, height), Image.Resampling.LANCZOS)) for p in pixels]
+                kwargs["ip_adapter_image_embeds"] = [self._taste_embeds(request, cfg)]
+            image = self.pipe(**kwargs).images[0]
+        pixels = np.clip(np.round(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
+        return np.asarray(Image.fromarray(pixels).resize((width, height), Image.Resampling.LANCZOS))
 
-    def _taste_embeds(self, batch: list[GenerationRequest], cfg: bool) -> torch.Tensor:
-        """(B, 1, D) taste embeddings (mean over liked covers), with zero "unconditional" rows under CFG."""
-        rows = []
-        for r in batch:
-            if r.group not in self._taste_cache:
-                if not r.covers:
-                    raise ValueError(f"taste group {r.group!r} has no liked covers for the IP-Adapter")
-                covers = [Image.fromarray(c) for c in r.covers]
-                embeds, _ = self.pipe.encode_image(covers, self.device, 1, output_hidden_states=False)
-                self._taste_cache[r.group] = embeds.mean(0, keepdim=True)
-            rows.append(self._taste_cache[r.group])
-        positive = torch.stack(rows).to(self.device, self.pipe.unet.dtype)  # (B, 1, D)
+    def _taste_embeds(self, r: GenerationRequest, cfg: bool) -> torch.Tensor:
+        """(1, 1, D) taste embedding (mean over liked covers), with a zero "unconditional" row under CFG."""
+        if r.group not in self._taste_cache:
+            if not r.covers:
+                raise ValueError(f"taste group {r.group!r} has no liked covers for the IP-Adapter")
+            covers = [Image.fromarray(c) for c in r.covers]
+            embeds, _ = self.pipe.encode_image(covers, self.device, 1, output_hidden_states=False)
+            self._taste_cache[r.group] = embeds.mean(0, keepdim=True)
+        positive = self._taste_cache[r.group][None].to(self.device, self.pipe.unet.dtype)  # (1, 1, D)
         return torch.cat([torch.zeros_like(positive), positive]) if cfg else positive

@@ -1,4 +1,4 @@
-"""Pick the thumbnail generator the config names: ``restyle`` (default, no weights), ``diffusers`` or ``none``.
+"""Pick the thumbnail generator the config names: ``neural-style`` (default), ``restyle``, ``diffusers`` or ``none``.
 
 Each backend declares its name (``backend``); this module only looks it up, so no backend
 imports this one back.
@@ -6,19 +6,21 @@ imports this one back.
 
 from __future__ import annotations
 
-from generec_core.config import GenerationConfig
+from generec_core.config import GENERATION_BACKENDS, GenerationConfig
 from generec_core.generation.backend import Generator
 from generec_core.generation.diffusion import DiffusersGenerator
+from generec_core.generation.neural_style_generator import NeuralStyleGenerator
 from generec_core.generation.restyle import RestyleGenerator
 
 NONE = "none"  # generation switched off: every row keeps its selected frame
-BACKENDS: tuple[str, ...] = (RestyleGenerator.backend, DiffusersGenerator.backend, NONE)
 
 
 def load_generator(config: GenerationConfig) -> Generator:
     """The configured backend, ready to run; a bad backend name or missing weights raise here."""
+    if config.backend == NeuralStyleGenerator.backend:
+        return NeuralStyleGenerator(config)
     if config.backend == RestyleGenerator.backend:
         return RestyleGenerator(config.strength, config.crop_scale)
     if config.backend == DiffusersGenerator.backend:
         return DiffusersGenerator(config)
-    raise ValueError(f"unknown generation.backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
+    raise ValueError(f"unknown generation.backend {config.backend!r}; choose one of {', '.join(GENERATION_BACKENDS)}")

@@ -11,6 +11,10 @@ cover and have no taste of their own). For those, in order:
    taste below ``instructor.generate_below_similarity``, or a cover the user skipped
    repeatedly), ``all`` generates for every selected row, ``none`` for none.
 
+Clips (content editing, ``generation.edit_clips``): ``instruction`` (default) edits the clips of
+per-user jobs (users who asked for a style) in their instructed style; ``policy`` edits those of
+every job, cluster jobs in their group's taste style; ``none`` edits nothing.
+
 Rows that trigger for the same (taste cluster, item, selected frame) share one image. Users
 of one cluster mostly select the same frame, so cost stays near clusters x items instead of
 users x items, and every generated image derives from the very frame its user's selection
@@ -86,6 +90,11 @@ def plan_jobs(rows: list[dict], clusters: dict[str, str], guidance: dict[str, Gu
                                       tuple(g.styles) if (per_user and g is not None) else ())
         jobs[key].rows.append(i)
     return [jobs[k] for k in sorted(jobs)], counts
+
+
+def edits_clips(job: GenerationJob, mode: str) -> bool:
+    """Whether the job's rows get their clips edited (``generation.edit_clips``; module docstring)."""
+    return mode == "policy" or (mode == "instruction" and job.per_user)
 
 
 def prompt_for(base: str, styles: tuple[str, ...], palette: Palette) -> str:

@@ -8,7 +8,7 @@ Two edits, both driven by the taste group's palette (the covers its users liked)
 2. Colour/tone transfer (Reinhard et al. 2001) in Lab: each channel's mean and spread
    move toward the palette's, weighted by ``strength`` (tone, L, moves half as far as
    colour so faces and text stay readable). Guidance styles (warm, monochrome, ...) are
-   small extra Lab adjustments on top.
+   their recipes' filters and tone edits around it (``style_recipes.py``).
 
 Geometry is never invented, only cropped and recoloured, so the result stays faithful to
 its source frame (the fidelity gate checks that); two groups with different palettes get
@@ -26,6 +26,7 @@ from skimage.color import lab2rgb, rgb2lab
 
 from generec_core.generation.backend import GenerationRequest, GenerationSettings
 from generec_core.generation.palette import Palette, lab_pixels
+from generec_core.generation.style_recipes import filtered, tone
 
 RESTYLE_VERSION = "lab-reinhard-v1"
 _RATIO_BOUNDS = (0.6, 1.6)  # limits on how far a channel's contrast may be stretched
@@ -76,40 +77,6 @@ def transfer(lab: np.ndarray, palette: Palette, strength: float) -> np.ndarray:
     return lab + alpha * (moved - lab)
 
 
-def _chroma_scale(lab: np.ndarray, factor: float) -> np.ndarray:
-    out = lab.copy()
-    out[..., 1:] *= factor
-    return out
-
-
-def _shift(lab: np.ndarray, dl: float = 0.0, da: float = 0.0, db: float = 0.0) -> np.ndarray:
-    return lab + np.array([dl, da, db])
-
-
-def _contrast(lab: np.ndarray, factor: float) -> np.ndarray:
-    out = lab.copy()
-    out[..., 0] = (out[..., 0] - 50.0) * factor + 50.0
-    return out
-
-
-def _posterise(lab: np.ndarray, step: float = 12.0) -> np.ndarray:
-    out = lab.copy()
-    out[..., 0] = np.round(out[..., 0] / step) * step
-    return _chroma_scale(out, 1.3)
-
-
-# The instructor's controlled style vocabulary, as Lab adjustments (unknown styles are ignored).
-STYLE_EDITS = {
-    "warm": lambda lab: _shift(lab, da=4.0, db=12.0),
-    "cool": lambda lab: _shift(lab, da=-2.0, db=-12.0),
-    "vivid": lambda lab: _chroma_scale(lab, 1.35),
-    "monochrome": lambda lab: _chroma_scale(lab, 0.0),
-    "vintage": lambda lab: _contrast(_shift(_chroma_scale(lab, 0.6), db=10.0), 0.85),
-    "cinematic": lambda lab: _contrast(_shift(lab, da=-3.0, db=-6.0), 1.15),
-    "cartoon": _posterise,
-}
-
-
 def restyle(image: np.ndarray, palette: Palette, strength: float, crop_scale: float,
             styles: Sequence[str] = ()) -> tuple[np.ndarray, CropBox]:
     """The personalised edit of one frame; returns (RGB uint8 of the frame's size, crop used)."""
@@ -118,13 +85,7 @@ def restyle(image: np.ndarray, palette: Palette, strength: float, crop_scale: fl
     window = image[box.top:box.top + box.height, box.left:box.left + box.width]
     if (box.height, box.width) != (h, w):
         window = np.asarray(Image.fromarray(window).resize((w, h), Image.Resampling.LANCZOS))
-    lab = transfer(rgb2lab(window), palette, strength)
-    for style in styles:
-        edit = STYLE_EDITS.get(style)
-        if edit is not None:
-            lab = edit(lab)
-    lab[..., 0] = np.clip(lab[..., 0], 0.0, 100.0)
-    rgb = lab2rgb(lab)
+    rgb = lab2rgb(tone(transfer(rgb2lab(filtered(window, styles)), palette, strength), styles))
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8), box
 
 
@@ -133,6 +94,8 @@ class RestyleGenerator:
 
     backend = "restyle"
     needs_covers = False
+    style_encoder = None
+    clip_editor = None
 
     def __init__(self, strength: float | None, crop_scale: float) -> None:
         if not 0.0 < crop_scale <= 1.0:

@@ -58,6 +58,10 @@ sparse x dense products against the broadcast item matrices (the small side), a 
 block of users at a time. Brute-force scoring is O(items x dim) per user; at catalogue sizes
 where that hurts, swap ``_top_k`` for an ANN index without touching the rest.
 
+Taste weights: the positive per-pair weights the taste was made from (``paper``: 1 per liked item;
+``weighted``: the signal where it is > 0), so generation weighs a group's liked covers exactly as
+the taste does, recency included.
+
 Shard: ``int(sha256(user_id utf-8)[:8 hex], 16) % shards``, computed in Spark SQL with the
 built-ins ``sha2``/``conv`` (no Python per row); ``shard_of`` is the same function in
 Python for stages that need it outside Spark. Both are stable across processes and
@@ -347,6 +351,13 @@ def _pairs(lake: DataFrame, features: FeaturesConfig, date: str) -> DataFrame:
                  F.sum(decayed.cast("decimal(38,18)")).cast("double").alias("signal")))
 
 
+def _taste_weights(pairs: DataFrame, features: FeaturesConfig) -> DataFrame:
+    """(user, item, weight > 0): what each pair weighs in the user's taste (module docstring)."""
+    weight = (F.col("liked").cast("double") if features.taste_mode == "paper" else F.col("signal"))
+    return (pairs.select("user_id", "item_id", weight.alias("weight")).where(F.col("weight") > 0)
+            .repartition("user_id").sortWithinPartitions("user_id", "item_id"))
+
+
 def _dense_ids(spark: SparkSession, frame: DataFrame, column: str, name: str) -> DataFrame:
     """(value, int id) by sorted value: ALS needs int ids, and sorted ids keep its blocks stable."""
     ordered = frame.select(column).distinct().orderBy(column)
@@ -409,6 +420,7 @@ def _with_clusters(scored: DataFrame, features: FeaturesConfig, n_warm: int) -> 
 @dataclass(frozen=True)
 class UserFeatures:
     users: DataFrame  # USER_FEATURE_COLUMNS, partitioned and sorted by user
+    taste_weights: DataFrame  # TASTE_WEIGHT_COLUMNS: the positive weight of each (user, item) in the taste
     worklist: DataFrame  # WORKLIST_COLUMNS, partitioned by shard, sorted by (shard, user, rank)
     counts: dict
 
@@ -479,6 +491,7 @@ def user_features(spark: SparkSession, lake: DataFrame, frames: pa.Table, featur
             per_shard[str(row["shard"])] = int(row["rows"] or 0)
         yield UserFeatures(
             users=result.select(*USER_FEATURE_COLUMNS).repartition("user_id").sortWithinPartitions("user_id"),
+            taste_weights=_taste_weights(pairs, features),
             worklist=(worklist.select(*WORKLIST_COLUMNS).repartition("shard")
                       .sortWithinPartitions("shard", "user_id", "rank")),
             counts={

@@ -1,6 +1,6 @@
 """Stage ``evaluate``: Cosine@K (the paper's table) of the published run, and the planted-taste share.
 
-Reads what the run published and what it was built from (manifest, worklist ranks, frames,
+Reads what the run published and what it was built from (manifest and its generated assets, worklist ranks, frames,
 tastes, likes up to the date) and, when the root holds a labelled world, its truth; the
 evaluation itself is ``evaluation/summary.py``. Writes ``datasets.evaluation`` for the report
 and ``generec evaluate``.
@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
+
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, users
 from generec_core.datasets.evaluation import write_evaluation
@@ -18,7 +20,10 @@ from generec_core.datasets.frames import load_frames
 from generec_core.datasets.interactions import likes_and_skips
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.truth import read_truth
+from generec_core.embedding.encoder import load_encoder_for
+from generec_core.evaluation.generated import edited_clips, generated_thumbnails
 from generec_core.evaluation.summary import evaluated_items, format_table, summarise
+from generec_core.kinds import ClipKind, ThumbnailKind
 from generec_core.storage import ObjectNotFound
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,8 @@ def run(config: PipelineConfig, date: str) -> EvaluateSummary:
     if summary.get("skipped"):
         return {"skipped": summary["skipped"]}
     brief = {f"cosine@5 {row['method']}": row["cosine@5"] for row in summary["thumbnail"] + summary["clip"]}
+    brief.update({f"cosine@5 on {section} pairs: {row['method']}": row["cosine@5"]
+                  for section in ("generated", "edited") for row in summary[section] if row["cosine@5"] is not None})
     planted = summary.get("planted") or {}
     brief.update({f"planted {k}": v for k, v in planted.items() if k in ("ours", "random_frame", "pairs")})
     return {"users_evaluated": summary["users_evaluated"], **brief}
@@ -51,8 +58,21 @@ def evaluate(config: PipelineConfig, date: str) -> dict:
     except ObjectNotFound:
         tastes = {}
     likes, _ = likes_and_skips(layout, date, shown_users)
+    made, edits = _generation(config, layout, rows, items)
     summary = summarise(date, run_id, rows, items, users.worklist_ranks(layout, run_id), tastes, likes,
-                        config.editor, read_truth(layout))
+                        config.editor, read_truth(layout), made, edits)
     write_evaluation(layout, run_id, summary)
     log.info("evaluation %s: %s", run_id, format_table(summary))
     return summary
+
+
+def _generation(config: PipelineConfig, layout: Layout, rows: list[dict],
+                items: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Embeddings of the published generated thumbnails and edited clips (the encoder loads only if any)."""
+    if not any(r["thumbnail_kind"] == ThumbnailKind.GENERATED or r.get("clip_kind") == ClipKind.EDITED
+               for r in rows):
+        return {}, {}
+    encoder = load_encoder_for(config.frames)
+    times = {item_id: item.frames.timestamps for item_id, item in items.items()}
+    read = layout.store.read_bytes
+    return generated_thumbnails(rows, read, encoder), edited_clips(rows, read, encoder, times)

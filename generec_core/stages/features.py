@@ -1,4 +1,4 @@
-"""Stage ``features`` (Spark): user tastes, taste clusters, candidates and the sharded worklist, then its gate.
+"""Stage ``features`` (Spark): user tastes (and their weights), clusters, candidates and the worklist, then its gate.
 
 Reads the lake (every partition up to the date: point in time) and the frame embeddings, writes
 the date's user features and the run's worklist (``spark/features.py`` documents the formulas),
@@ -61,6 +61,7 @@ def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, 
         raise FileNotFoundError(f"no cleaned interactions at {layout.lake_interactions()}: run the ingest first")
     with user_features(spark, lake, frames, config.features, date) as result:
         users.write_user_features(result.users, layout, date)
+        users.write_taste_weights(result.taste_weights, layout, date)
         users.write_worklist(result.worklist, layout, run_id_for(date))
     return result.counts  # type: ignore[return-value]
 

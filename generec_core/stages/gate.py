@@ -129,13 +129,13 @@ def _audit(config: PipelineConfig, layout: Layout, plans: dict[str, AssetPlan],
         cases = [_image_case(layout, a, plans[a], reference) for a in batch]
         for asset, checks in zip(batch, auditor.images(cases)):
             verdicts[asset] = {"kind": plans[asset].kind.value, **verdict(checks)}  # type: ignore[typeddict-item]
-    clips = sorted(a for a, p in plans.items() if p.kind == AssetKind.CLIP)
+    clips = sorted(a for a, p in plans.items() if p.kind in (AssetKind.CLIP, AssetKind.EDITED_CLIP))
     per_batch = max(1, _CHUNK // config.gate.clip_check_frames)  # about _CHUNK frames through the models
     for start in range(0, len(clips), per_batch):
         batch = clips[start:start + per_batch]
         cases = [_clip_case(layout, a, plans[a], timeline) for a in batch]
         for asset, checks in zip(batch, auditor.clips(cases)):
-            verdicts[asset] = {"kind": AssetKind.CLIP.value, **verdict(checks)}  # type: ignore[typeddict-item]
+            verdicts[asset] = {"kind": plans[asset].kind.value, **verdict(checks)}  # type: ignore[typeddict-item]
     return verdicts
 
 
@@ -158,10 +158,13 @@ def _image_case(layout: Layout, asset: str, plan: AssetPlan, reference: dict) ->
 
 def _clip_case(layout: Layout, asset: str, plan: AssetPlan,
                timeline: dict[str, list[tuple[float, np.ndarray]]]) -> ClipAsset:
-    """The clip with the stored embeddings of the sampled frames its window covers."""
+    """The clip with the stored embeddings of the sampled frames its window covers (and, edited, its source)."""
     start_s, end_s = plan.window
     window = [(t, e) for t, e in timeline.get(plan.item_id, []) if start_s - 1e-6 <= t < end_s - 1e-6]
-    return ClipAsset(asset, _read(layout, asset), start_s, end_s, window)
+    if plan.kind != AssetKind.EDITED_CLIP:
+        return ClipAsset(asset, _read(layout, asset), start_s, end_s, window)
+    return ClipAsset(asset, _read(layout, asset), start_s, end_s, window,
+                     edited_from=_read(layout, plan.selected) if plan.selected else b"", row_marked=plan.row_marked)
 
 
 def _pixels(layout: Layout, uri: str | None) -> np.ndarray | None:

@@ -155,6 +155,7 @@ def _manifest(rows: list[GateRow], published: dict[str, str], run_id: str, date:
             "score": r["score"], "clip_score": r["clip_score"], "retriever": r["retriever"],
             "fallback": r["fallback"], "run_id": run_id, "date": date,
             "encoder_id": r["encoder_id"], "generator_id": r.get("generator_id"),
+            "clip_kind": r.get("clip_kind"), "clip_generator_id": r.get("clip_generator_id"),
         })
     return pa.Table.from_pylist(out, MANIFEST_SCHEMA)
 

@@ -2,7 +2,9 @@
 
 Reads what the stages recorded (``datasets.metrics``), the published manifest and the
 evaluation, and writes the page ``run_report.page`` composes, so it also says how far a
-failed run got.
+failed run got. For a few generated thumbnails and edited clips it also shows what they were
+made from (the user's liked covers, the source frame, the source clip), which the catalog does
+not publish: from the gate's rows, the taste weights and the items' covers.
 """
 
 from __future__ import annotations
@@ -13,9 +15,23 @@ from typing import TypedDict
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, metrics
 from generec_core.datasets.evaluation import load_evaluation
+from generec_core.datasets.gate import read_gate_rows
+from generec_core.datasets.items import cover_loader
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.reports import write_report
-from generec_core.run_report import page
+from generec_core.datasets.users import taste_weights
+from generec_core.fidelity.quality import decode_image
+from generec_core.generation.taste import top_liked
+from generec_core.run_report import (
+    EditedSample,
+    GeneratedSample,
+    image_data_uri,
+    page,
+    relative_asset,
+    showcase_rows,
+    video_data_uri,
+)
+from generec_core.storage import ObjectNotFound
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +52,47 @@ def build_report(config: PipelineConfig, date: str) -> str:
     except catalog.CatalogError:
         rows = []
     uri = write_report(layout, run_id, page(run_id, date, metrics.load_all(layout, run_id), rows,
-                                            load_evaluation(layout, run_id)))
+                                            load_evaluation(layout, run_id), _showcase(layout, date, run_id, rows)))
     log.info("report written: %s", uri)
     return uri
+
+
+LIKED_COVERS_SHOWN = 4
+
+
+def _showcase(layout: Layout, date: str, run_id: str,
+              rows: list[dict]) -> tuple[list[GeneratedSample], list[EditedSample]]:
+    """Samples of generation with what it was made from; none (logged) when the run left too little behind."""
+    generated_rows, edited_rows = showcase_rows(rows)
+    if not generated_rows and not edited_rows:
+        return [], []
+    try:
+        made_from = {(r["user_id"], r["item_id"]): r for r in read_gate_rows(layout, run_id)}
+        weights = taste_weights(layout, date, {r["user_id"] for r in generated_rows})
+    except (ObjectNotFound, FileNotFoundError) as exc:
+        log.warning("report: generation samples left out: %s", exc)
+        return [], []
+    covers = cover_loader(layout)
+    generated = []
+    for r in generated_rows:
+        liked = top_liked([r["user_id"]], weights, LIKED_COVERS_SHOWN)
+        source = made_from.get((r["user_id"], r["item_id"]), {}).get("selected_staged")
+        generated.append(GeneratedSample(
+            r["user_id"], r["item_id"], relative_asset(r["thumbnail_uri"]), r["generator_id"],
+            _inline(lambda: image_data_uri(decode_image(layout.store.read_bytes(source))) if source else ""),
+            [p for p in (_inline(lambda i=item: image_data_uri(covers(i))) for item, _ in liked) if p]))
+    edited = []
+    for r in edited_rows:
+        source = made_from.get((r["user_id"], r["item_id"]), {}).get("selected_clip_staged")
+        edited.append(EditedSample(r["user_id"], r["item_id"], relative_asset(r["clip_uri"]), r["clip_generator_id"],
+                                   _inline(lambda: video_data_uri(layout.store.read_bytes(source)) if source else "")))
+    return generated, edited
+
+
+def _inline(make) -> str:
+    """An inline preview, or "" when its source is gone or unreadable (a report never fails on a preview)."""
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - previews are a convenience
+        log.warning("report: preview left out: %s", exc)
+        return ""

@@ -97,8 +97,9 @@ def _decode_window(source: VideoSource, timeline: Timeline, keys: list[int],
     return out
 
 
-def _encode(frames: list[av.VideoFrame], rate: Fraction, max_side: int | None) -> bytes:
-    """H.264 MP4 bytes, frame i at i / rate; display rotation copied from the source."""
+def _encode(frames: list[av.VideoFrame], rate: Fraction, max_side: int | None,
+            metadata: dict[str, str] | None = None) -> bytes:
+    """H.264 MP4 bytes, frame i at i / rate; display rotation copied from the source; ``metadata``: container tags."""
     first = frames[0]
     width, height = scaled_size(first.width, first.height, max_side or 0)
     width, height = width - width % 2, height - height % 2  # yuv420p needs even sizes
@@ -108,6 +109,7 @@ def _encode(frames: list[av.VideoFrame], rate: Fraction, max_side: int | None) -
     try:  # a real file, not BytesIO: faststart (index first, for streaming) rewrites it
         with av.open(path, "w", format="mp4",
                      options={"movflags": "+faststart", "fflags": "+bitexact"}) as out:
+            out.metadata.update(metadata or {})
             stream = out.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.codec_context.time_base = time_base
@@ -240,6 +242,29 @@ def _stream_copy(src: VideoSource, timeline: Timeline, keys: list[int]) -> bytes
     except VideoDecodeError:
         return None
     return data if count == len(keys) else None
+
+
+def encode_clip(frames: list[np.ndarray], rate: Fraction, metadata: dict[str, str] | None = None) -> bytes:
+    """RGB uint8 frames as an H.264 MP4 clip (pinned like a cut: same frames, same bytes), with container tags."""
+    if not frames:
+        raise ValueError("encode_clip: no frames")
+    return _encode([av.VideoFrame.from_ndarray(f, format="rgb24") for f in frames], rate, None, metadata)
+
+
+def clip_frames(mp4_bytes: bytes) -> tuple[list[np.ndarray], Fraction]:
+    """Every frame of a (short) clip as RGB uint8, and its frame rate; ``VideoDecodeError`` when it cannot."""
+    frames: list[np.ndarray] = []
+    with open_container(bytes(mp4_bytes)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        try:
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(f"decode failed at frame {len(frames)}: {ffmpeg_reason(exc)}", "clip") from None
+    if not frames or not rate:
+        raise VideoDecodeError("clip has no frames" if not frames else "clip frame rate unknown", "clip")
+    return frames, Fraction(rate)
 
 
 def clip_info(mp4_bytes: bytes) -> tuple[float, float]:

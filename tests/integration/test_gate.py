@@ -229,3 +229,50 @@ def test_a_generated_row_without_lineage_is_not_published_as_generated(gated):
     assert (u2["thumbnail_kind"], u2["thumbnail_staged"]) == ("selected", s["a3"])
     assert "identifiability: catalog row not marked as generated" in u2["fallback"]
     assert summary["manifest_checks"]["success"]
+
+
+def test_edited_clips_are_gated_and_fall_back_to_their_source(gated):
+    """u1's clip edited by the network passes every clip check; u2's edit flickers (a different speckle on
+    every frame) and falls back to the clip it was edited from."""
+    import numpy as np
+
+    from generec_core.config import GenerationConfig
+    from generec_core.fidelity.metadata import ai_clip_tags
+    from generec_core.generation.neural_style_generator import NeuralStyleGenerator
+    from generec_core.video.clip import clip_frames, encode_clip
+
+    root, s, _ = gated
+    layout = Layout(f"file://{root}")
+    frames, rate = clip_frames(storage_for(s["clip-a"]).read_bytes(s["clip-a"]))
+    editor = NeuralStyleGenerator(GenerationConfig())
+    rng = np.random.default_rng(0)
+    speckled = [np.clip(f.astype(int) + rng.integers(-40, 41, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    edits = {}
+    for user, edited in (("u1", editor.edit_clip(frames, None, ("vintage",))), ("u2", speckled)):
+        edits[user] = join(layout.work(RUN), f"staged/edited_clips/item-a-{user[-1]}.mp4")
+        storage_for(edits[user]).write_bytes(edits[user], encode_clip(edited, rate, ai_clip_tags(editor.clip_generator_id)))
+    shard = layout.generated_rows(RUN, 0)
+    original = read_parquet(shard)
+    rows = original.to_pylist() + [{"user_id": "u1", "item_id": "item-a", "thumbnail_staged": None,
+                                    "generator_id": None}]
+    for row in rows:
+        if row["user_id"] in edits:
+            row.update(clip_staged=edits[row["user_id"]], clip_generator_id=editor.clip_generator_id)
+    write_parquet(shard, pa.Table.from_pylist(rows, GENERATED_ROWS_SCHEMA))
+    try:
+        summary = run_gate(_config(root, min_pass_rate=0.5), DATE)
+    finally:
+        write_parquet(shard, original)
+    gate_rows, verdicts = _gate_rows(root), _verdicts(root)
+    u1, u2 = gate_rows["u1"], gate_rows["u2"]
+    assert (u1["clip_kind"], u1["clip_staged"], u1["clip_generator_id"]) == ("edited", edits["u1"],
+                                                                             editor.clip_generator_id)
+    assert u1["thumbnail_kind"] == "selected" and u1["fallback"] is None
+    assert (u2["clip_kind"], u2["clip_staged"], u2["clip_generator_id"]) == ("selected", s["clip-a"], None)
+    assert u2["fallback"].startswith("edited clip failed gate: ") and "flicker: flickers" in u2["fallback"]
+    assert u2["thumbnail_kind"] == "generated"  # its generated thumbnail is judged on its own
+    checks = {c["name"]: c for c in json.loads(verdicts[edits["u1"]]["checks"])}
+    assert verdicts[edits["u1"]]["kind"] == "edited_clip" and {"flicker", "identifiability"} <= set(checks)
+    assert summary["by_kind"]["edited_clip:pass"] == 1 and summary["by_kind"]["edited_clip:fail"] == 1
+    assert summary["generated"]["assets"] == 4 and summary["manifest_checks"]["success"]
+    assert gate_rows["u4"]["clip_kind"] is None and gate_rows["u5"]["clip_kind"] is None  # no clip, no kind

@@ -1,5 +1,5 @@
-"""Generation through the real DAG: restyle thumbnails get published; a noise-making diffusion model is
-rejected by the fidelity gate and exactly its users fall back to their selected frames."""
+"""Generation through the real DAG: neural-style thumbnails and edited clips get published; a noise-making
+diffusion model is rejected by the fidelity gate and exactly its users fall back to their selected frames."""
 
 from __future__ import annotations
 
@@ -47,24 +47,37 @@ def _staged_rows(root: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A tiny demo world whose nightly run used the default (restyle) generator."""
+    """A tiny demo world whose nightly run used the default (neural-style) generator."""
     root, home = tmp_path_factory.mktemp("gen-world"), tmp_path_factory.mktemp("gen-airflow")
     proc = _generec(["demo", "--root", str(root), "--users", "24", "--items", "8", "--days", "2", "--shards", "2"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return root, home
 
 
-def test_restyle_thumbnails_are_published_with_lineage(world):
+def test_neural_style_thumbnails_and_edited_clips_are_published_with_lineage(world):
     root, _ = world
     rows = _manifest(root)
     generated = [r for r in rows if r["thumbnail_kind"] == "generated"]
-    assert generated, "the default restyle backend should publish generated thumbnails"
-    assert all(r["generator_id"].startswith("restyle/") for r in generated)
+    assert generated, "the default neural-style backend should publish generated thumbnails"
+    assert all(r["generator_id"].startswith("neural-style/") for r in generated)
     assert all(r["generator_id"] is None for r in rows if r["thumbnail_kind"] != "generated")
     lineage = [x for p in (root / f"work/run={RUN}").glob("shard=*/generated.parquet") for x in pq.read_table(p).to_pylist()]
-    assert {x["backend"] for x in lineage} == {"restyle"} and all(x["cluster"] for x in lineage)
-    assert len({x["asset"] for x in lineage}) <= len([r for r in _staged_rows(root) if r["thumbnail_kind"] == "generated"])
-    assert "Thumbnail generation" in (root / f"reports/run={RUN}/index.html").read_text()
+    assert {x["backend"] for x in lineage} == {"neural-style"}
+    images = [x for x in lineage if x["asset_kind"] == "thumbnail"]
+    assert len({x["asset"] for x in images}) <= len([r for r in _staged_rows(root) if r["thumbnail_kind"] == "generated"])
+    # users who asked for a style see their clip edited in it, unless the gate sent them back to the unedited one
+    guidance = [json.loads(line) for line in (root / f"features/guidance/dt={DATE}/guidance.jsonl").read_text().splitlines()]
+    stylers = {g["user_id"] for g in guidance if g["source"] == "instruction" and g["generate"] and g["styles"]}
+    asked = [r for r in rows if r["user_id"] in stylers and r["clip_uri"]]
+    assert asked, "the tiny world should have a user who asked for a style"
+    for r in asked:
+        assert r["clip_kind"] == "edited" or "edited clip failed gate" in (r["fallback"] or "")
+    edited = [r for r in rows if r["clip_kind"] == "edited"]
+    assert edited and all(r["clip_generator_id"].startswith("neural-style/") for r in edited)
+    assert {r["clip_kind"] for r in rows if r["user_id"] not in stylers and r["clip_uri"]} == {"selected"}
+    assert all(r["clip_kind"] is None and r["clip_generator_id"] is None for r in rows if not r["clip_uri"])
+    page = (root / f"reports/run={RUN}/index.html").read_text()
+    assert "Generated thumbnails: the taste, the source frame, the result" in page and "<video" in page
 
 
 def test_noise_from_a_random_diffusion_model_falls_back_to_selected_frames(world, tmp_path):

@@ -130,3 +130,36 @@ def test_evaluation_is_deterministic_and_skips_without_a_manifest(run):
     skipped = evaluate(run, "2026-11-23")
     assert "skipped" in skipped and not storage_for(evaluation_uri(Layout(run.root), run_id_for("2026-11-23"))).head(
         evaluation_uri(Layout(run.root), run_id_for("2026-11-23")))
+
+
+def test_generated_thumbnails_and_edited_clips_are_measured(run):
+    """u1 (likes A) was shown i2 at frame 0 (B) and its first half (B): a generated thumbnail and an edited
+    clip that look like A must score 1 where their sources score 0, on those pairs and in what rows show."""
+    from generec_core.datasets import catalog, users
+    from generec_core.datasets.frames import load_frames
+    from generec_core.datasets.interactions import likes_and_skips
+    from generec_core.evaluation.summary import SHOWN_CLIP, SHOWN_THUMBNAIL, evaluated_items, summarise
+
+    layout, run_id = Layout(run.root), run_id_for(DATE)
+    frames, videos = load_frames(run)
+    items = evaluated_items(frames, dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist())))
+    rows = catalog.read_rows(layout, layout.manifest(DATE, run_id))
+    for r in rows:
+        r.update(thumbnail_uri=f"a/{r['user_id']}-{r['item_id']}.jpg", clip_uri=f"a/{r['user_id']}-{r['item_id']}.mp4",
+                 clip_kind="selected")
+    shown = next(r for r in rows if (r["user_id"], r["item_id"]) == ("u1", "i2"))
+    shown.update(thumbnail_kind="generated", clip_kind="edited")
+    summary = summarise(DATE, run_id, rows, items, users.worklist_ranks(layout, run_id),
+                        users.tastes(layout, DATE, {"u1", "u2", "u3"}, warm_only=True),
+                        likes_and_skips(layout, DATE, {"u1", "u2", "u3"})[0], run.editor, None,
+                        {shown["thumbnail_uri"]: _e("A")}, {shown["clip_uri"]: np.stack([_e("A")] * 4)})
+    assert [(r["method"], r["cosine@5"], r["users@5"]) for r in summary["generated"]] == [
+        ("original cover", 0.0, 1), ("source frame (selected)", 0.0, 1), ("generated (ours, published)", 1.0, 1)]
+    assert [(r["method"], r["cosine@5"]) for r in summary["edited"]] == [
+        ("source clip (selected)", 0.0), ("edited clip (ours, published)", 1.0)]
+    assert _cosine(summary, "thumbnail", SHOWN_THUMBNAIL) == pytest.approx(1.0, abs=1e-4)  # u1: A, A, A; u2: B, B
+    assert _cosine(summary, "thumbnail", "selection (ours, published)") == pytest.approx((2 / 3 + 1) / 2, abs=1e-4)
+    assert _cosine(summary, "clip", SHOWN_CLIP) == pytest.approx(1.0, abs=1e-4)
+    text = format_table(summary)
+    assert "Generated thumbnails, on the pairs shown one (1 users)" in text and "Edited clips" in text
+    assert "Generated thumbnails" not in format_table(evaluate(run, DATE))  # no generation, no such table

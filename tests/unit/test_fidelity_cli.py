@@ -7,6 +7,7 @@ import json
 import pytest
 from fidelity_images import colour_shifted, demo_frame, jpeg, with_pasted_face
 
+from generec_core.config import GateConfig
 from generec_core.fidelity.metadata import mark_ai_generated
 from jobs.cli import main
 
@@ -35,7 +36,7 @@ def test_a_faithful_generated_image_passes(capsys, files):
     assert code == 0 and verdict["pass"] is True
     assert {"authenticity", "safety", "sharpness", "new_faces", "identifiability", "no_user_identifier"} <= set(verdict["checks"])
     auth = verdict["checks"]["authenticity"]
-    assert set(auth) == {"pass", "score", "threshold", "reason"} and auth["pass"] and auth["threshold"] == 0.6
+    assert set(auth) == {"pass", "score", "threshold", "reason"} and auth["pass"] and auth["threshold"] == GateConfig().min_authenticity_generated
 
 
 def test_a_pasted_face_fails_with_exit_code_1(capsys, files):

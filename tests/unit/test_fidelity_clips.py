@@ -12,7 +12,7 @@ from fidelity_images import demo_frames
 from generec_core.config import GateConfig
 from generec_core.demo.videos import encode_mp4
 from generec_core.fidelity.audit import Auditor, ClipAsset, decode_clip_at
-from generec_core.video.clip import cut_clip
+from generec_core.video.clip import clip_frames, cut_clip, encode_clip
 from generec_core.video.decode import sample_frames
 
 USER = "user-0012"
@@ -47,7 +47,8 @@ def _failed(video, asset: ClipAsset) -> set[str]:
 def test_a_clip_cut_at_its_window_passes(video):
     checks = {c.name: c for c in video[3].clips([_asset(video, 2, 5)])[0]}
     assert all(c.passed for c in checks.values()), checks
-    assert set(checks) == {"decodes", "duration", "duration_bounds", "safety", "authenticity", "no_user_identifier"}
+    assert set(checks) == {"decodes", "duration", "duration_bounds", "safety", "authenticity", "no_user_identifier",
+                           "identifiability"}
     assert checks["authenticity"].score >= 0.95  # the same frames, re-encoded once
 
 
@@ -106,3 +107,52 @@ def test_decode_clip_at_reads_the_frames_at_the_times(video):
     assert count == round((ts[6] - ts[2]) * 12) and fps == 12.0 and len(frames) == 3
     assert not np.array_equal(frames[0], frames[1])
     assert np.array_equal(frames[2], decode_clip_at(data, [(count - 1) / 12])[2][0])  # past the end: the last frame
+
+
+def _edited(video, first: int, last: int, edit, tags: dict | None = None, row_marked: bool = True) -> ClipAsset:
+    """The cut clip, every frame passed through ``edit``, re-encoded as the generate stage does."""
+    from generec_core.fidelity.metadata import ai_clip_tags
+
+    source = _asset(video, first, last)
+    frames, rate = clip_frames(source.data)
+    data = encode_clip(edit(frames), rate, ai_clip_tags("neural-style/test") if tags is None else tags)
+    return ClipAsset("item-0001-edit.mp4", data, source.start_s, source.end_s, source.source_frames,
+                     edited_from=source.data, row_marked=row_marked)
+
+
+def _neural(frames):
+    from generec_core.config import GenerationConfig
+    from generec_core.generation.neural_style_generator import NeuralStyleGenerator
+
+    return NeuralStyleGenerator(GenerationConfig()).edit_clip(frames, None, ("cartoon",))
+
+
+def test_an_edited_clip_passes_with_its_own_checks(video):
+    checks = {c.name: c for c in video[3].clips([_edited(video, 2, 5, _neural)])[0]}
+    assert all(c.passed for c in checks.values()), checks
+    assert {"flicker", "identifiability", "authenticity", "safety", "duration"} <= set(checks)
+    assert checks["authenticity"].threshold == GateConfig().min_authenticity_generated
+    assert checks["flicker"].score <= GateConfig().max_flicker_ratio
+
+
+def test_a_flickering_or_unmarked_edit_fails(video):
+    rng = np.random.default_rng(0)
+
+    def flicker(frames):  # a different speckle on every frame: the footage swims
+        return [np.clip(f.astype(int) + rng.integers(-40, 41, f.shape), 0, 255).astype(np.uint8) for f in frames]
+
+    failed = _failed(video, _edited(video, 2, 5, flicker))
+    assert "flicker" in failed
+    assert _failed(video, _edited(video, 2, 5, list, tags={})) == {"identifiability"}  # no AI mark in the file
+    assert _failed(video, _edited(video, 2, 5, list, row_marked=False)) == {"identifiability"}  # row not marked
+    unedited_but_marked = _asset(video, 2, 5, data=_edited(video, 2, 5, list).data)
+    assert _failed(video, unedited_but_marked) == {"identifiability"}  # real footage must not claim to be AI
+
+
+def test_flicker_ratio_of_the_source_itself_is_one(video):
+    from generec_core.fidelity.flicker import flicker_check
+
+    data = _asset(video, 2, 5).data
+    check = flicker_check(data, data, 1.3)
+    assert check.passed and check.score == 1.0
+    assert not flicker_check(data, None, 1.3).passed

@@ -22,12 +22,16 @@ def _row(user: str, item: str, kind: str, **over) -> dict:
     if kind == "original":
         row.update(thumbnail_staged=f"c/{item}.jpg", thumbnail_frame_ts=None, score=None)
     row.update(over)
+    row.setdefault("clip_kind", "selected" if row["clip_staged"] else None)
+    row.setdefault("clip_generator_id", None)
     return row
 
 
 GOOD = [_row("u1", "i1", "selected"), _row("u1", "i2", "generated"), _row("u2", "i1", "original"),
         _row("u2", "i2", "selected", clip_staged=None, clip_start_s=None, clip_end_s=None, clip_score=None,
-             fallback="clip failed gate: duration: differs from its window")]
+             fallback="clip failed gate: duration: differs from its window"),
+        _row("u3", "i1", "generated", clip_kind="edited", clip_staged="e/i1-abc.mp4",
+             clip_generator_id="neural-style/magenta-arbitrary-v1/s0.5-clip-b0.9")]
 PASSED = {a: True for r in GOOD for a in (r["thumbnail_staged"], r["cover_staged"], r["clip_staged"]) if a}
 
 
@@ -50,6 +54,12 @@ def broken():
         _row("original-not-cover", "i1", "original", thumbnail_staged="t/i1-f003.jpg"),
         _row("kind", "i1", "remixed"),
         _row("window", "i1", "selected", clip_start_s=2.0, clip_end_s=1.0),
+        _row("edited-no-lineage", "i1", "selected", clip_kind="edited"),
+        _row("selected-clip-with-generator", "i1", "selected", clip_generator_id="neural-style/x"),
+        _row("clip-without-kind", "i1", "selected", clip_kind=None),
+        _row("kind-without-clip", "i1", "selected", clip_staged=None, clip_start_s=None, clip_end_s=None,
+             clip_kind="selected"),
+        _row("clip-kind", "i1", "selected", clip_kind="remixed"),
     ]
     passed = {**PASSED, "t/i3-f003.jpg": False, "c/i3.jpg": True, "k/i3-w000-007.mp4": True}
     summary, _ = validate_manifest(_table(rows), passed, "test-broken")
@@ -73,6 +83,11 @@ def test_consistent_rows_pass():
     "expect_column_values_to_be_in_set(thumbnail_is_cover) — an original thumbnail is the item's cover",
     "expect_column_values_to_be_in_set(thumbnail_kind) — known kinds",
     "expect_column_pair_values_a_to_be_greater_than_b() — clip windows are ordered",
+    "expect_column_values_to_not_be_null(clip_generator_id) — edited clips name their generator",
+    "expect_column_values_to_be_null(clip_generator_id) — only edited clips name a generator",
+    "expect_column_values_to_not_be_null(clip_kind) — a clip has its kind",
+    "expect_column_values_to_be_null(clip_kind) — no clip, no clip kind",
+    "expect_column_values_to_be_in_set(clip_kind) — known clip kinds",
 ])
 def test_each_violation_fails_its_named_expectation(broken, expectation):
     assert f"gate_manifest: {expectation}" in broken, sorted(broken)

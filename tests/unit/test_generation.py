@@ -92,7 +92,7 @@ def test_styles_are_lab_edits(photos):
 
 
 def test_restyle_backend_is_byte_identical_on_rerun(photos):
-    generator = load_generator(GenerationConfig())
+    generator = load_generator(GenerationConfig(backend="restyle"))
     request = GenerationRequest(photos["astronaut"], palette_of_image(photos["coffee"]), "", seed=1)
     first, second = generator.generate([request]), generator.generate([request])
     assert first[0].tobytes() == second[0].tobytes()
@@ -199,3 +199,35 @@ def test_clusters_come_from_features_else_a_kmeans_fallback(tmp_path):
     layout = _features(file_uri(tmp_path / "b"), "2026-11-24", tastes, cluster={u: 7 for u in tastes})
     labels, source = user_clusters(read_user_features(layout, "2026-11-24"), 2)
     assert source == "features" and set(labels.values()) == {"c7"}
+
+
+def test_a_groups_liked_covers_are_weighed_as_the_taste_weighs_them():
+    """Each member's taste weights sum to 1 in the group, so a heavy user cannot drown a light one; the
+    group's style is the weighted mean of its covers' style vectors."""
+    from generec_core.generation.taste import CoverLibrary, group_style, top_liked
+
+    weights = {"heavy": {"a": 10.0, "b": 10.0}, "light": {"c": 0.2}, "idle": {}}
+    assert top_liked(["heavy", "light", "idle"], weights, 3) == [("c", 1.0), ("a", 0.5), ("b", 0.5)]
+    assert top_liked(["heavy", "light"], weights, 1) == [("c", 1.0)]
+
+    class Styles:  # an in-memory style cache, and an "encoder" whose style of a cover is its first pixel
+        style_model_id = "test"
+
+        def __init__(self):
+            self.kept = {}
+
+        def get(self, item):
+            return self.kept.get(item)
+
+        def put(self, item, style):
+            self.kept[item] = style
+
+        def style_of(self, image):
+            return image[0, 0].astype(np.float32)
+
+    covers = {"a": np.full((4, 4, 3), 10, np.uint8), "b": np.full((4, 4, 3), 40, np.uint8)}
+    cache = Styles()
+    library = CoverLibrary(covers.get, None, cache, cache)
+    style = group_style([("a", 3.0), ("b", 1.0), ("gone", 5.0)], library)  # an unknown item is left out
+    np.testing.assert_allclose(style, [17.5] * 3)
+    assert set(cache.kept) == {"a", "b"}  # computed once, kept

@@ -1,9 +1,10 @@
-"""The generate stage on a hand-built root: trigger, clusters, lineage, idempotence, guidance, errors."""
+"""The generate stage on a hand-built root: trigger, clusters, lineage, idempotence, guidance, clip edits, errors."""
 
 from __future__ import annotations
 
 import io
 import json
+from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
@@ -20,9 +21,15 @@ from generec_core.fidelity.metadata import AI_MARK, image_metadata
 from generec_core.generation.backend import GeneratorUnavailable
 from generec_core.stages.generate import generate_shard
 from generec_core.storage import file_uri, join, list_uris, storage_for, write_parquet, write_text
+from generec_core.video.clip import clip_frames, encode_clip
 
 DATE = "2026-11-24"
 RED_FANS, BLUE_FANS = ("u0", "u1"), ("u2", "u3")
+
+
+def panning(image: np.ndarray, n: int = 12) -> list[np.ndarray]:
+    """A real clip: a 160x96 window panning across a photo, one frame per 4 px."""
+    return [np.ascontiguousarray(image[100:196, 40 + 4 * i:200 + 4 * i]) for i in range(n)]
 
 
 def _jpeg(img: np.ndarray) -> bytes:
@@ -46,9 +53,9 @@ def root(tmp_path) -> str:
     likes = [(u, "coffee") for u in RED_FANS] + [(u, "rocket") for u in BLUE_FANS]
     write_parquet(join(layout.lake_interactions("2026-11-23"), "part-0.parquet"), pa.table({
         "user_id": [u for u, _ in likes], "item_id": [i for _, i in likes], "event_type": ["like"] * len(likes)}))
-    # a like after the date: point in time, generation must not see it
-    write_parquet(join(layout.lake_interactions("2026-11-25"), "part-0.parquet"), pa.table({
-        "user_id": ["u0"], "item_id": ["rocket"], "event_type": ["like"]}))
+    # the taste's weights as the features stage writes them (point in time is its job, tested with Spark)
+    write_parquet(join(layout.taste_weights(DATE), "part-0.parquet"), pa.table({
+        "user_id": [u for u, _ in likes], "item_id": [i for _, i in likes], "weight": [1.0] * len(likes)}))
     tastes = {"u0": [1, 0.1, 0], "u1": [1, 0, 0.1], "u2": [0, 0.1, 1], "u3": [0.1, 0, 1], "cold": [0.5, 0.5, 0.5]}
     write_parquet(join(layout.user_features(DATE), "part-0.parquet"), pa.table({
         "user_id": list(tastes), "taste": pa.array(list(tastes.values()), pa.list_(pa.float32())),
@@ -58,9 +65,12 @@ def root(tmp_path) -> str:
     cover_uri = join(layout.work(run), "staged/covers/astro.jpg")
     storage_for(frame_uri).write_bytes(frame_uri, _jpeg(covers["astro"]))
     storage_for(cover_uri).write_bytes(cover_uri, _jpeg(covers["astro"]))
+    clip_uri = join(layout.work(run), "staged/clips/astro-w000-011.mp4")
+    storage_for(clip_uri).write_bytes(clip_uri, encode_clip(panning(covers["astro"]), Fraction(12)))
     rows = [{"user_id": u, "item_id": "astro", "shard": 0, "retriever": "taste_knn", "is_cold": False,
              "thumbnail_kind": "selected", "thumbnail_staged": frame_uri, "cover_staged": cover_uri,
-             "thumbnail_frame_idx": 2, "thumbnail_frame_ts": 1.0, "score": 0.3, "encoder_id": "e"}
+             "thumbnail_frame_idx": 2, "thumbnail_frame_ts": 1.0, "score": 0.3, "encoder_id": "e",
+             "clip_staged": clip_uri, "clip_start_s": 0.0, "clip_end_s": 1.0, "clip_score": 0.3}
             for u in RED_FANS + BLUE_FANS]  # score below the instructor's 0.5: selection found nothing close
     rows.append({"user_id": "cold", "item_id": "astro", "shard": 0, "retriever": "popular", "is_cold": True,
                  "thumbnail_kind": "original", "thumbnail_staged": cover_uri, "cover_staged": cover_uri, "encoder_id": "e"})
@@ -90,7 +100,7 @@ def test_one_image_per_taste_cluster_with_lineage(root):
     red, blue = rows["u0"]["thumbnail_staged"], rows["u2"]["thumbnail_staged"]
     assert rows["u1"]["thumbnail_staged"] == red and rows["u3"]["thumbnail_staged"] == blue and red != blue
     for user in RED_FANS + BLUE_FANS:
-        assert rows[user]["thumbnail_kind"] == "generated" and rows[user]["generator_id"].startswith("restyle/")
+        assert rows[user]["thumbnail_kind"] == "generated" and rows[user]["generator_id"].startswith("neural-style/")
         assert rows[user]["selected_staged"].endswith("astro-f002.jpg")
     assert rows["cold"]["thumbnail_kind"] == "original" and rows["cold"]["generator_id"] is None
     # different tastes -> visibly different thumbnails; red fans' one is redder
@@ -106,8 +116,11 @@ def test_one_image_per_taste_cluster_with_lineage(root):
     lineage = pq.read_table(io.BytesIO(storage_for(lineage_uri(Layout(root), run_id_for(DATE), 0)).read_bytes(
         lineage_uri(Layout(root), run_id_for(DATE), 0)))).to_pylist()
     assert {(x["asset"], x["rows"], x["per_user"], x["backend"], x["source_frame_ts"]) for x in lineage} == {
-        (red, 2, False, "restyle", 1.0), (blue, 2, False, "restyle", 1.0)}
-    assert all(x["cluster"] and x["seed"] > 0 and x["strength"] == 0.6 for x in lineage)
+        (red, 2, False, "neural-style", 1.0), (blue, 2, False, "neural-style", 1.0)}
+    assert all(x["cluster"] and x["seed"] > 0 and x["strength"] == 0.5 and x["asset_kind"] == "thumbnail"
+               for x in lineage)
+    # the default policy edits no clip without an instruction
+    assert summary["edited_clips"] == 0 and {r["clip_kind"] for r in rows.values() if r["clip_staged"]} == {"selected"}
 
 
 def test_rerun_is_idempotent_and_byte_identical(root):
@@ -163,3 +176,61 @@ def test_missing_diffusion_weights_fail_naming_directory_and_model(root, tmp_pat
         generate_shard(_config(root, backend="diffusers", model="stabilityai/sd-turbo", weights_dir=""), DATE, 0)
     with pytest.raises(ValueError, match="unknown generation.backend"):
         generate_shard(_config(root, backend="dalle"), DATE, 0)
+
+
+def _guidance(root: str, **styles: tuple[str, ...]) -> None:
+    from generec_core.instructor import Guidance
+
+    records = [Guidance(generate=True, styles=s, source="instruction", user_id=u) for u, s in styles.items()]
+    write_text(Layout(root).guidance(DATE), "".join(json.dumps(g.to_dict()) + "\n" for g in records))
+
+
+def test_instructed_styles_edit_the_users_clips(root):
+    from generec_core.fidelity.metadata import ai_marked, clip_metadata, find_user_ids
+
+    _guidance(root, u0=("monochrome",), u1=("cartoon",), u3=("cartoon",))
+    summary = generate_shard(_config(root), DATE, 0)
+    rows = _rows(root)
+    source = rows["u2"]["clip_staged"]
+    assert rows["u2"]["clip_kind"] == "selected" and rows["u2"]["clip_generator_id"] is None
+    assert summary["edited_clip_rows"] == 3 and summary["edited_clips"] == 3 and summary["edited_clips_made"] == 2
+    for user in ("u0", "u1", "u3"):
+        row = rows[user]
+        assert row["clip_kind"] == "edited" and row["clip_generator_id"].startswith("neural-style/")
+        assert row["selected_clip_staged"] == source and row["clip_staged"] != source
+    assert rows["u1"]["clip_staged"] == rows["u3"]["clip_staged"]  # one edit per (clip, style), shared
+    original, _ = clip_frames(storage_for(source).read_bytes(source))
+    for user in ("u0", "u1"):
+        blob = storage_for(rows[user]["clip_staged"]).read_bytes(rows[user]["clip_staged"])
+        frames, rate = clip_frames(blob)
+        assert len(frames) == len(original) and frames[0].shape == original[0].shape and rate == 12
+        assert ai_marked(clip_metadata(blob))
+        assert not find_user_ids([rows[user]["clip_staged"], *clip_metadata(blob)], frozenset(rows))
+    mono, _ = clip_frames(storage_for(rows["u0"]["clip_staged"]).read_bytes(rows["u0"]["clip_staged"]))
+    cartoon, _ = clip_frames(storage_for(rows["u1"]["clip_staged"]).read_bytes(rows["u1"]["clip_staged"]))
+    assert max(np.abs(f[..., 0].astype(int) - f[..., 2]).mean() for f in mono) < 3  # monochrome
+    assert np.mean([np.abs(c.astype(int) - o).mean() for c, o in zip(cartoon, original)]) > 8  # re-rendered
+    lineage = pq.read_table(io.BytesIO(storage_for(lineage_uri(Layout(root), run_id_for(DATE), 0)).read_bytes(
+        lineage_uri(Layout(root), run_id_for(DATE), 0)))).to_pylist()
+    clips = [x for x in lineage if x["asset_kind"] == "clip"]
+    assert {(x["source_staged"], tuple(x["styles"])) for x in clips} == {(source, ("monochrome",)),
+                                                                         (source, ("cartoon",))}
+    blobs = {u: storage_for(rows[u]["clip_staged"]).read_bytes(rows[u]["clip_staged"]) for u in ("u0", "u1")}
+    for uri in list_uris(join(Layout(root).work(run_id_for(DATE)), "staged/edited_clips")):
+        storage_for(uri).delete(uri)
+    assert generate_shard(_config(root), DATE, 0)["edited_clips_made"] == 2  # re-made, byte for byte
+    assert {u: storage_for(_rows(root)[u]["clip_staged"]).read_bytes(_rows(root)[u]["clip_staged"])
+            for u in ("u0", "u1")} == blobs
+    assert generate_shard(_config(root), DATE, 0)["edited_clips_made"] == 0  # staged edits are reused
+
+
+def test_clip_edit_settings(root):
+    _guidance(root, u3=("vintage",))
+    assert generate_shard(_config(root, edit_clips="none"), DATE, 0)["edited_clips"] == 0
+    assert _rows(root)["u3"]["clip_kind"] == "selected"
+    summary = generate_shard(_config(root, edit_clips="policy"), DATE, 0)
+    rows = _rows(root)
+    assert summary["edited_clip_rows"] == 4 and summary["edited_clips_made"] == 3  # red group, blue group, u3
+    assert rows["u0"]["clip_staged"] == rows["u1"]["clip_staged"] != rows["u2"]["clip_staged"]
+    assert rows["u3"]["clip_staged"] not in (rows["u1"]["clip_staged"], rows["u2"]["clip_staged"])
+    assert generate_shard(_config(root, backend="restyle"), DATE, 0)["edited_clips"] == 0  # restyle edits no clip
