@@ -61,7 +61,8 @@ def test_spark_submit_on_the_connection_runs_the_job(tmp_path):
     raw = tmp_path / "world" / "raw" / "interactions" / f"dt={DAY}"
     raw.mkdir(parents=True)
     event = {"user_id": "u1", "item_id": "i1", "event_type": "like", "ts": f"{DAY}T10:00:00Z"}
-    (raw / "a.jsonl").write_text("\n".join(json.dumps({"event_id": f"e{n}", **event}) for n in range(5))
+    # 40 good lines and a bad one: quarantined (2.4%, under the day's 5% ceiling), the day goes through
+    (raw / "a.jsonl").write_text("\n".join(json.dumps({"event_id": f"e{n}", **event}) for n in range(40))
                                  + "\nnot json\n")
     root = (tmp_path / "world").as_uri()
 
@@ -77,4 +78,4 @@ def test_spark_submit_on_the_connection_runs_the_job(tmp_path):
     assert list((tmp_path / "world" / "lake" / "interactions" / f"dt={DAY}").glob("*.parquet"))
     recorded = json.loads((tmp_path / "world" / "work" / f"run=nightly-{DAY}" / "metrics" / "ingest.json").read_text())
     assert (recorded["clean"], recorded["quarantine_by_reason"], recorded["audit"]["success"]) == (
-        5, {"bad_json": 1}, True)
+        40, {"bad_json": 1}, True)
