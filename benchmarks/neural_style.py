@@ -1,6 +1,6 @@
 """The neural-style backend: speed, clip flicker, and where the gate's bar for generated assets comes from.
 
-    .venv/bin/python benchmarks/neural_style.py [--frames-per-category 12] [--threads 2]
+    .venv/bin/python benchmarks/neural_style.py [--frames-per-category 24] [--threads 2]
 
 1. Speed on ``--threads`` CPU threads (and on CUDA when the installed onnxruntime has it): images/s
    of the transformer alone and of a whole generated thumbnail (style prediction of the frame +
@@ -115,7 +115,7 @@ def authenticity(categories: dict[str, list[np.ndarray]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames-per-category", type=int, default=12)
+    parser.add_argument("--frames-per-category", type=int, default=24)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: speed,flicker,authenticity")
     args = parser.parse_args()
