@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from fractions import Fraction
@@ -54,3 +55,16 @@ def encode_mp4(frames: list[np.ndarray], fps: int = 25, rotation: int | None = N
         return Path(path).read_bytes()
     finally:
         os.unlink(path)
+
+
+def remux(data: bytes, fmt: str = "mp4", tags: dict[str, str] | None = None) -> bytes:
+    """The same video stream in another container (no re-encode), with container ``tags``."""
+    out_buf = io.BytesIO()
+    with av.open(io.BytesIO(data)) as src, av.open(out_buf, "w", format=fmt) as dst:
+        dst.metadata.update(tags or {})
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    return out_buf.getvalue()

@@ -13,7 +13,6 @@ per case, so a failure names a reproducible case.
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import random
@@ -22,7 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from video_fixtures import encode_mp4
+from video_fixtures import encode_mp4, remux
 
 from generec_core.config import FramesConfig, PipelineConfig
 from generec_core.datasets.frames import load_frame_embeddings, quarantine_uri
@@ -47,18 +46,6 @@ def _sample_footage() -> list[np.ndarray]:
     return frames
 
 
-def _remux(data: bytes, fmt: str) -> bytes:
-    """The same stream in another container (no re-encode)."""
-    out_buf = io.BytesIO()
-    with av.open(io.BytesIO(data)) as src, av.open(out_buf, "w", format=fmt) as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                dst.mux(packet)
-    return out_buf.getvalue()
-
-
 def _mutate(good: bytes, case: int, footage: list[np.ndarray]) -> tuple[str, bytes]:
     rng = random.Random(case)
     data = bytearray(good)
@@ -81,7 +68,7 @@ def _mutate(good: bytes, case: int, footage: list[np.ndarray]) -> tuple[str, byt
     elif kind == "suffix":
         data += rng.randbytes(rng.randrange(1, 4096))
     elif kind in ("mkv", "flv"):
-        return kind, _remux(good, "matroska" if kind == "mkv" else "flv")
+        return kind, remux(good, "matroska" if kind == "mkv" else "flv")
     elif kind == "tiny":  # absurd dimensions: 8x8 px
         return kind, encode_mp4([np.full((8, 8, 3), 100 + i, np.uint8) for i in range(5)])
     else:  # absurd duration: two frames an hour and a half apart

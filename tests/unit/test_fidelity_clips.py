@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
-import av
 import numpy as np
 import pytest
 from fidelity_images import demo_frames
+from video_fixtures import remux
 
 from generec_core.config import GateConfig
 from generec_core.demo.videos import encode_mp4
@@ -74,21 +72,8 @@ def test_truncated_clip_fails_to_decode(video):
     assert [c.name for c in checks] == ["decodes"] and not checks[0].passed and checks[0].reason
 
 
-def _with_title(data: bytes, title: str) -> bytes:
-    """Remux (no re-encode) with a container title tag."""
-    out_buf = io.BytesIO()
-    with av.open(io.BytesIO(data)) as src, av.open(out_buf, "w", format="mp4") as out:
-        out.metadata["title"] = title
-        stream = out.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    return out_buf.getvalue()
-
-
 def test_user_id_in_clip_tags_or_name_fails(video):
-    tagged = _with_title(_asset(video, 2, 5).data, f"clip for {USER}")
+    tagged = remux(_asset(video, 2, 5).data, tags={"title": f"clip for {USER}"})
     assert _failed(video, _asset(video, 2, 5, data=tagged)) == {"no_user_identifier"}
     assert _failed(video, _asset(video, 2, 5, name=f"{USER}-w002.mp4")) == {"no_user_identifier"}
 
