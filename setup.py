@@ -69,7 +69,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["generec_core", "generec_core.*", "jobs", "jobs.*"]),
     # the run report's Jinja2 templates; the style recipes' reference style vectors
-    package_data={"generec_core": ["templates/*.j2", "generation/style_references.json"]},
+    package_data={"generec_core": ["templates/*.j2", "generation/style_references.json", "spark/log4j2.properties"]},
     install_requires=RUNTIME,
     extras_require={"test": TEST, "deploy": DEPLOY},
     entry_points={"console_scripts": ["generec=jobs.cli:entrypoint"]},

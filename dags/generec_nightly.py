@@ -1,8 +1,14 @@
 """GeneRec nightly pipeline: this file only wires the stages listed in generec_core/stage_graph.py.
 
-ingest ─┬─ instruct ─┐  (guidance: read by personalise and generate)
-        ├─ features ─┴─ personalise[shard 0..n] ─ generate[shard 0..n] ─ gate ─ publish ─ evaluate ─ report
-frames ─┘
+```
+           ┌ ingest ─┬─ instruct ─┐  (guidance: read by personalise and generate)
+preflight ─┤         ├─ features ─┴─ personalise[shard 0..n] ─ generate[shard 0..n] ─ gate ─ publish ─ evaluate ─ report
+           └ frames ─┘
+```
+
+``preflight`` refuses a trigger whose conf has keys that are not params (a typo such as
+``dryrun`` would otherwise start a real run) and a missing ``gpu`` pool (its tasks would wait
+forever), before anything is written. Each task's docs say what it reads and writes.
 
 The graph above is data (``generec_core.stage_graph.STAGES``: each stage's upstream, whether it
 runs per shard, needs an accelerator, is a Spark job, may fail a verdict); each task runs
@@ -12,7 +18,13 @@ existing inputs); a switched-off task is skipped and its downstream still runs. 
 a teardown: it runs whatever happened upstream, and a failed gate still fails the DAG run.
 
 Verdict stages (ingest and features end with their great-expectations gate; the fidelity gate)
-fail without retry, so nothing downstream (publish) runs. The Spark stages run in-process
+fail without retry, so nothing downstream (publish) runs; so do programming errors. Transient errors
+retry. The ``report`` task's "Run report" link opens this Airflow run's report
+(``reports/attempt=<run id>/index.html`` on the root), which lists the failed tasks and their errors;
+``failure.json`` beside it is the failed run's summary.
+
+Re-running a date: Clear the run (all tasks) in the grid, or trigger the same logical date with a
+new Run ID (Airflow keeps one run per run id); either gives the same catalog. The Spark stages run in-process
 (local Spark) unless GENEREC_SPARK_CONN_ID names an Airflow Spark connection: then they are
 spark-submit of jobs/ on that cluster (the same pipeline functions).
 """
@@ -39,12 +51,22 @@ from airflow.sdk import (
 from generec_core import pipeline
 from generec_core.config import CLIP_EDIT_CHOICES, GENERATION_BACKENDS, GenerationConfig, default_root
 from generec_core.stage_graph import BY_NAME, NAMES, STAGES, Stage, parse_stages
-from jobs.airflow_callbacks import deadline_missed, write_failure_summary
-from jobs.airflow_glue import StageSparkSubmit, announce_catalog, config_json, run_inputs, verdict_is_final
+from jobs.airflow_callbacks import deadline_missed, record_task_failure, write_failure_summary
+from jobs.airflow_glue import (
+    GPU_POOL,
+    RunReportLink,
+    StageSparkSubmit,
+    announce_catalog,
+    config_json,
+    failures_are_final,
+    refuse_unknown_conf,
+    require_pools,
+    run_inputs,
+)
 
 # Tasks that want an accelerator: the `gpu` pool caps them at one per GPU, and the `gpu`
 # queue routes them to the GPU workers (docker/gpu-worker.Dockerfile) under CeleryExecutor.
-ON_GPU = {"pool": "gpu", "queue": "gpu"}
+ON_GPU = {"pool": GPU_POOL, "queue": "gpu"}
 # When the nightly run fires (UTC cron; it processes the day that just ended). "off" leaves
 # only manual triggers and backfills, e.g. for a staging deployment or the scheduler test.
 NIGHTLY_CRON = os.environ.get("GENEREC_NIGHTLY_CRON", "0 0 * * *")
@@ -72,6 +94,7 @@ def _deadline() -> list[DeadlineAlert]:
 @dag(
     dag_id="generec_nightly",
     description="Personalised thumbnails and clips for yesterday's users, gated and published to the catalog",
+    doc_md=__doc__,
     schedule=None if NIGHTLY_CRON == "off" else CronDataIntervalTimetable(NIGHTLY_CRON, timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
@@ -80,7 +103,7 @@ def _deadline() -> list[DeadlineAlert]:
     # (data-quality and fidelity gates) raise AirflowFailException and are never retried.
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True,
                   "max_retry_delay": timedelta(minutes=20), "execution_timeout": timedelta(hours=2),
-                  "trigger_rule": "none_failed"},
+                  "trigger_rule": "none_failed", "on_failure_callback": record_task_failure},
     on_failure_callback=write_failure_summary,
     deadline=_deadline(),
     params={
@@ -95,19 +118,26 @@ def _deadline() -> list[DeadlineAlert]:
         "edit_clips": Param(GenerationConfig().edit_clips, type="string", enum=list(CLIP_EDIT_CHOICES),
                             description="Whose clips are style-edited: users who asked for a style, also every "
                                         "row generation triggers for, or none"),
-        "aws_conn_id": Param(os.environ.get("GENEREC_AWS_CONN_ID", ""), type="string",
+        "aws_conn_id": Param(os.environ.get("GENEREC_AWS_CONN_ID") or None, type=["null", "string"],
                              description="Airflow AWS connection for s3:// roots; empty = boto3's default chain"),
         "users": Param([], type="array", items={"type": "string", "minLength": 1},
                        description="Only personalise these user ids; empty = every user in the worklist"),
         "dry_run": Param(False, type="boolean", description="Run everything but publish (the catalog is untouched)"),
-        "generator_model": Param("", type="string",
-                                 description="diffusers: model id under $GENEREC_WEIGHTS_DIR, or a local directory"),
+        "generator_model": Param(None, type=["null", "string"],
+                                 description="diffusers only: model id under $GENEREC_WEIGHTS_DIR, or a local "
+                                             "directory; empty = the configured default"),
     },
     tags=["generec"],
     user_defined_macros={"generec_config_json": config_json},
 )
 def generec_nightly():
-    @task(trigger_rule="none_failed")
+    @task(retries=0, doc_md="Refuses conf keys that are not params, and a missing `gpu` pool, before anything runs.")
+    def preflight() -> None:
+        context = get_current_context()
+        refuse_unknown_conf(context["dag_run"].conf, context["params"])
+        require_pools([GPU_POOL])
+
+    @task(trigger_rule="none_failed", doc_md="The worklist shards that hold work: the fan-out of the per-shard stages.")
     def plan_shards() -> list[int]:
         """Never skipped: no shards (an empty expansion) is how the mapped stages skip cleanly."""
         per_shard = [s.name for s in STAGES if s.per_shard]
@@ -115,9 +145,11 @@ def generec_nightly():
             return []
         return pipeline.shards_to_run(*run_inputs(*per_shard))
 
-    planned = plan_shards()
+    checked, planned = preflight(), plan_shards()
     tasks = {stage.name: _task(stage, planned) for stage in STAGES}
     for stage in STAGES:
+        if not stage.upstream:
+            checked >> tasks[stage.name]
         for name in stage.upstream:
             if stage.per_shard and not BY_NAME[name].per_shard:
                 tasks[name] >> planned  # the fan-out waits for what the shards read
@@ -125,28 +157,48 @@ def generec_nightly():
                 tasks[name] >> tasks[stage.name]
 
 
+# The params each task reads beyond `root` and `stages` (shown in its docs in the UI).
+PARAMS_READ = {"ingest": (), "instruct": (), "frames": (), "features": ("shards", "top_k"),
+               "personalise": ("users",), "generate": ("generator_backend", "generator_model", "edit_clips"),
+               "gate": (), "publish": ("dry_run",), "evaluate": ("dry_run",), "report": ("dry_run",)}
+
+
+def _doc(stage: Stage) -> str:
+    """A task's docs in the UI: what it does, the datasets it reads and writes, the params it reads."""
+    params = ("root", "stages", "aws_conn_id", *PARAMS_READ.get(stage.name, ()))
+    return "\n\n".join([
+        f"**{stage.name}**: {stage.doc}" + (" (one task per worklist shard)" if stage.per_shard else ""),
+        "**Reads:** " + ", ".join(f"`{d}`" for d in stage.reads),
+        "**Writes:** " + ", ".join(f"`{d}`" for d in stage.writes) + " (datasets: README, Datasets)",
+        "**Params:** " + ", ".join(f"`{p}`" for p in params)])
+
+
 def _task(stage: Stage, planned):
     """The task of one stage: TaskFlow around ``pipeline.run_stage``, or spark-submit of its job."""
     if stage.spark and SPARK_CONN_ID:
-        return StageSparkSubmit(stage=stage.name, conn_id=SPARK_CONN_ID, doc_md=stage.doc)
-    options = {"task_id": stage.name, "doc_md": stage.doc, **(ON_GPU if stage.accelerator else {}),
+        return StageSparkSubmit(stage=stage.name, conn_id=SPARK_CONN_ID, doc_md=_doc(stage))
+    options = {"task_id": stage.name, "doc_md": _doc(stage), **(ON_GPU if stage.accelerator else {}),
                **({"outlets": [CATALOG_ASSET]} if "catalog" in stage.writes else {})}
     if stage.per_shard:
         def run_shard(shard: int) -> dict:
+            get_current_context()["shard_label"] = f"shard {shard}"  # the UI's name for this mapped instance
             config, date = run_inputs(stage.name)
-            with verdict_is_final(stage.verdict):
+            with failures_are_final(stage.verdict):
                 return pipeline.run_stage(stage.name, config, date, shard)
-        return task(**options)(run_shard).expand(shard=planned)
+        return task(**options, map_index_template="{{ shard_label }}")(run_shard).expand(shard=planned)
 
     def run() -> dict:
         config, date = run_inputs(stage.name)
-        with verdict_is_final(stage.verdict):
+        with failures_are_final(stage.verdict):
             summary = pipeline.run_stage(stage.name, config, date)
         if "catalog" in stage.writes:
             announce_catalog(CATALOG_ASSET, config, date, summary)
         return summary
     decorated = task(**options)(run)
-    return (teardown(decorated) if stage.always else decorated)()
+    made = (teardown(decorated) if stage.always else decorated)()
+    if "reports" in stage.writes:
+        made.operator.operator_extra_links = (RunReportLink(),)
+    return made
 
 
 generec_nightly()

@@ -351,6 +351,10 @@ class RunConfig:
 
     users: tuple[str, ...] = ()  # personalise only these users (empty = everyone in the worklist)
     dry_run: bool = False  # everything but publish: the gate audits, nothing reaches catalog/
+    # The orchestrator's id for this run of the date (Airflow's run_id; "" outside an orchestrator).
+    # A date can run many times (re-runs, dry runs, backfills): its report and failure records are
+    # keyed by this, so a page never mixes in what an earlier run of the same date recorded.
+    attempt: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "users", tuple(str(u) for u in self.users))

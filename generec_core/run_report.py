@@ -30,6 +30,16 @@ PREVIEW_SIDE = 160  # px: liked covers and source frames are embedded in the pag
 
 
 @dataclass
+class RunFacts:
+    """What the page says about this run itself, beyond what the stages recorded."""
+
+    attempt: str = ""  # the orchestrator's run id ("" outside an orchestrator)
+    dry_run: bool = False
+    failures: list[dict] = field(default_factory=list)  # datasets.reports.TaskFailure of this run
+    earlier: list[str] = field(default_factory=list)  # stages only an earlier run of the date recorded
+
+
+@dataclass
 class GeneratedSample:
     """One generated thumbnail with what it was made from: the user's liked covers and the source frame."""
 
@@ -80,9 +90,11 @@ def video_data_uri(mp4: bytes) -> str:
 
 
 def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict], evaluation: dict | None,
-         showcase: tuple[list[GeneratedSample], list[EditedSample]] = ([], [])) -> str:
-    """The page (``templates/report.html.j2``): stage metrics, data quality, gate, evaluation, generation
-    showcase (``showcase``: samples made by ``showcase_rows`` and filled by the report stage), gallery."""
+         showcase: tuple[list[GeneratedSample], list[EditedSample]] = ([], []), facts: RunFacts | None = None) -> str:
+    """The page (``templates/report.html.j2``): this run's failures, stage metrics, data quality, gate,
+    evaluation, generation showcase (``showcase``: samples made by ``showcase_rows`` and filled by the
+    report stage), gallery. ``stage_metrics`` are this run's records only (see ``metrics.of_attempt``)."""
+    facts = facts or RunFacts()
     recorded = {s.split("-shard-")[0] for s in stage_metrics}
     missing = [s.name for s in STAGES if s.name not in recorded and not s.always]
     stages = [{"name": stage, "seconds": payload.get("seconds", ""),
@@ -91,7 +103,7 @@ def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict
               for stage, payload in sorted(stage_metrics.items())]
     gate = stage_metrics.get("gate")
     # the sections are HTML rendered (and escaped) by their own templates: Markup keeps them from being escaped again
-    return render("report.html.j2", run_id=run_id, date=date, missing=missing, stages=stages, gate=gate,
+    return render("report.html.j2", run_id=run_id, date=date, facts=facts, missing=missing, stages=stages, gate=gate,
                   data_quality=Markup(data_quality_section(stage_metrics)), gate_details=Markup(gate_section(gate)),
                   evaluation=Markup(evaluation_section(evaluation)), generation=_generation(stage_metrics),
                   generated_samples=showcase[0], edited_samples=showcase[1], gallery=_gallery(rows))

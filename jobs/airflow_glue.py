@@ -1,5 +1,5 @@
 """What the nightly DAG's tasks need from Airflow and nothing else does: params -> typed config,
-connection -> boto3 credentials, verdict -> no retry, stage -> spark-submit.
+connection -> boto3 credentials, verdicts and bugs -> no retry, preflight checks, stage -> spark-submit.
 
 Kept out of ``dags/generec_nightly.py`` so that file reads as wiring, and out of
 ``generec_core`` because the library never imports Airflow.
@@ -8,22 +8,36 @@ Kept out of ``dags/generec_nightly.py`` so that file reads as wiring, and out of
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, Connection, get_current_context
+from airflow.sdk import Asset, BaseOperatorLink, Connection, get_current_context
+from airflow.sdk.execution_time.xcom import XCom
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from generec_core.config import GenerationConfig, PipelineConfig
 from generec_core.datasets.layout import run_id_for
 from generec_core.expectations import DataQualityError
 from generec_core.stage_graph import parse_stages
+from jobs import airflow_api
+
+log = logging.getLogger(__name__)
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 SPARK_JOBS = {"ingest": "jobs/ingest_interactions.py", "features": "jobs/build_user_features.py"}
+
+
+# Libraries whose INFO lines drown a task's log (great-expectations logs ~200 per validation).
+CHATTY_LOGGERS = ("great_expectations", "py4j", "pyspark", "botocore", "boto3", "urllib3", "s3transfer",
+                  "PIL", "matplotlib", "filelock", "fsspec", "onnxruntime", "diffusers", "torch")
+# Errors that are bugs or bad input, not weather: a retry fails the same way, minutes later.
+PROGRAMMING_ERRORS = (KeyError, IndexError, TypeError, AttributeError, NameError, AssertionError,
+                      NotImplementedError, ImportError)
+GPU_POOL = "gpu"
 
 
 def run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
@@ -32,26 +46,70 @@ def run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
     params = ctx["params"]
     if not {stage, *also} & set(parse_stages(params.get("stages"))):
         raise AirflowSkipException(f"stage {stage!r} not selected for this run")
+    quiet_chatty_loggers()
     export_aws_connection(params.get("aws_conn_id") or "")
-    return config_from_params(params), ctx["ds"]
+    return config_from_params(params, ctx["run_id"]), ctx["ds"]
 
 
-def config_overrides(params: dict) -> dict:
+def quiet_chatty_loggers() -> None:
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def config_overrides(params: dict, attempt: str = "") -> dict:
     """The config sections the run's params override (in-process tasks and spark-submit jobs alike)."""
     return {"features": {"shards": int(params["shards"]), "top_k": int(params["top_k"])},
-            "generation": {"backend": params.get("generator_backend", GenerationConfig.backend),
-                           "model": params.get("generator_model", ""),
-                           "edit_clips": params.get("edit_clips", GenerationConfig.edit_clips)},
-            "run": {"users": list(params.get("users") or []), "dry_run": bool(params.get("dry_run", False))}}
+            "generation": {"backend": params.get("generator_backend") or GenerationConfig.backend,
+                           "model": params.get("generator_model") or "",
+                           "edit_clips": params.get("edit_clips") or GenerationConfig.edit_clips},
+            "run": {"users": list(params.get("users") or []), "dry_run": bool(params.get("dry_run", False)),
+                    "attempt": attempt}}
 
 
-def config_from_params(params: dict) -> PipelineConfig:
-    return PipelineConfig.from_dict({"root": params["root"], **config_overrides(params)})
+def config_from_params(params: dict, attempt: str = "") -> PipelineConfig:
+    return PipelineConfig.from_dict({"root": params["root"], **config_overrides(params, attempt)})
 
 
-def config_json(params: dict) -> str:
+def config_json(params: dict, attempt: str = "") -> str:
     """The overrides as the ``--config`` argument of a spark-submit job (a DAG macro)."""
-    return json.dumps(config_overrides(params), sort_keys=True)
+    return json.dumps(config_overrides(params, attempt), sort_keys=True)
+
+
+def refuse_unknown_conf(conf: Mapping[str, Any] | None, params: Mapping[str, Any]) -> None:
+    """A typo in the trigger's JSON (``dryrun``) must not start a real run: Airflow accepts any key,
+    so the run's first task refuses keys that are not params, before anything is written."""
+    unknown = sorted(set(conf or {}) - set(params))
+    if unknown:
+        raise AirflowFailException(f"unknown conf keys {unknown}: not params of this DAG (known: {sorted(params)})")
+
+
+def require_pools(names: Iterable[str]) -> None:
+    """Fail now, with the fix, when a pool the run's tasks need is missing: Airflow would leave those
+    tasks Scheduled forever without a word. Asked of the API server (tasks have no metadata DB);
+    when it cannot be asked (no server, no rights) the run goes on and the reason is logged."""
+    for name in names:
+        exists = airflow_api.pool_exists(name)
+        if exists is False:
+            raise AirflowFailException(
+                f"Airflow pool {name!r} does not exist, so the tasks that need it would wait forever. "
+                f"Create it (README, Deployment): airflow pools set {name} <slots = GPUs> 'GPU generation and "
+                f"embedding'")
+        if exists is None:
+            log.warning("could not check that Airflow pool %r exists; tasks in it wait until it does", name)
+
+
+@contextmanager
+def failures_are_final(verdict: bool = True) -> Iterator[None]:
+    """No retry for what a retry cannot fix: a failed data-quality or fidelity gate (a verdict on the
+    data, when the stage gives verdicts) and programming errors. Transient errors still retry."""
+    try:
+        yield
+    except DataQualityError as exc:
+        if not verdict:
+            raise
+        raise AirflowFailException(str(exc)) from exc
+    except PROGRAMMING_ERRORS as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def export_aws_connection(conn_id: str) -> None:
@@ -77,17 +135,6 @@ def export_aws_connection(conn_id: str) -> None:
             os.environ.pop(key, None)
 
 
-@contextmanager
-def verdict_is_final(applies: bool = True) -> Iterator[None]:
-    """A failed data-quality or fidelity gate is a verdict on the data, not a transient error: fail, no retry."""
-    try:
-        yield
-    except DataQualityError as exc:
-        if not applies:
-            raise
-        raise AirflowFailException(str(exc)) from exc
-
-
 def announce_catalog(asset: Asset, config: PipelineConfig, date: str, summary: dict) -> None:
     """Tell downstream DAGs (``schedule=[asset]``) what a publish committed; a dry run commits nothing."""
     if summary.get("manifest") is None:
@@ -97,6 +144,20 @@ def announce_catalog(asset: Asset, config: PipelineConfig, date: str, summary: d
         "manifest": summary["manifest"], "current_moved": summary["current_moved"]}
 
 
+class RunReportLink(BaseOperatorLink):
+    """The report task's "Run report" button: the page this Airflow run wrote (its task's return value).
+
+    Airflow 3 computes the link in the worker as the task ends and keeps it in an XCom, so the UI
+    needs no plugin. A ``file://`` or ``s3://`` URI: the report is a static page on the storage root.
+    """
+
+    name = "Run report"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        summary = XCom.get_value(ti_key=ti_key, key=XCom.XCOM_RETURN_KEY) or {}
+        return summary.get("report", "") if isinstance(summary, dict) else ""
+
+
 class StageSparkSubmit(SparkSubmitOperator):
     """spark-submit of a stage's job in jobs/; skipped, like the in-process tasks, when deselected."""
 
@@ -104,7 +165,7 @@ class StageSparkSubmit(SparkSubmitOperator):
         super().__init__(
             task_id=stage, conn_id=conn_id, name=f"generec-{stage}", application=str(REPO_DIR / SPARK_JOBS[stage]),
             application_args=["--root", "{{ params.root }}", "--date", "{{ ds }}",
-                              "--config", "{{ generec_config_json(params) }}"], **kwargs)
+                              "--config", "{{ generec_config_json(params, run_id) }}"], **kwargs)
         self.stage = stage
 
     def execute(self, context):

@@ -66,6 +66,8 @@ DATASETS: dict[str, Dataset] = {
     "evaluation": Dataset("evaluation", "work/run=<run_id>/evaluation/summary.json", "Cosine@K, planted share"),
     "truth": Dataset("truth", "demo/truth/{users,items}.jsonl", "labelled ground truth (demo worlds only)",
                      "the demo world (generec demo)"),
-    "reports": Dataset("reports", "reports/run=<run_id>/index.html, failure.json",
-                       "the run report; why a run failed (the DAG's failure callback)"),
+    "reports": Dataset("reports", "reports/run=<run_id>/index.html, reports/attempt=<orchestrator run>/"
+                                  "{index.html,failure.json,failures/<task>.json}",
+                       "the run report (per date and per Airflow run); why a run failed (the failed tasks and "
+                       "the DAG's failure callback)"),
 }

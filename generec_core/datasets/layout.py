@@ -282,9 +282,25 @@ class Layout:
         """datasets.reports"""
         return join(self.root, f"reports/run={run_id}/index.html")
 
-    def failure_summary(self, run_id: str) -> str:
-        """datasets.reports: why a run failed, beside its report"""
-        return join(self.root, f"reports/run={run_id}/failure.json")
+    def attempt_reports(self, attempt: str) -> str:
+        """datasets.reports: one orchestrator run of a date (same depth as ``reports/run=<id>/``)"""
+        return join(self.root, f"reports/attempt={safe_name(attempt)}")
+
+    def attempt_report(self, attempt: str) -> str:
+        """datasets.reports: the report of one orchestrator run"""
+        return join(self.attempt_reports(attempt), "index.html")
+
+    def failure_summary(self, attempt: str) -> str:
+        """datasets.reports: why an orchestrator run failed, beside its report"""
+        return join(self.attempt_reports(attempt), "failure.json")
+
+    def task_failures(self, attempt: str) -> str:
+        """datasets.reports: the failed tasks of an orchestrator run (their errors), read by report and summary"""
+        return join(self.attempt_reports(attempt), "failures")
+
+    def task_failure(self, attempt: str, task: str) -> str:
+        """datasets.reports: one failed task of an orchestrator run"""
+        return join(self.task_failures(attempt), f"{safe_name(task)}.json")
 
     # --- labelled truth (demo worlds) ------------------------------------------------------------
     @property

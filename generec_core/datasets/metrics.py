@@ -28,3 +28,13 @@ def load_all(layout: Layout, run_id: str) -> dict[str, dict[str, Any]]:
     for uri in uris:
         out[uri.rsplit("/", 1)[-1][: -len(".json")]] = json.loads(layout.store.read_text(uri))
     return out
+
+
+def of_attempt(records: dict[str, dict[str, Any]], attempt: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The records this orchestrator run wrote, and the keys only earlier runs of the date left behind.
+
+    A re-run of one stage, or a run that failed early, leaves other stages' records of an earlier
+    run in place; a report that showed them as this run's would say it succeeded where it did not.
+    """
+    mine = {key: r for key, r in records.items() if r.get("attempt", "") == attempt}
+    return mine, sorted(set(records) - set(mine))

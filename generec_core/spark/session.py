@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
 from generec_core.storage import local_dir
+
+
+# Warnings and errors only, on stdout: the default config's banner and INFO lines go to stderr,
+# which an Airflow task log shows as ERROR.
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
 def spark_path(uri: str) -> str:
@@ -51,7 +57,7 @@ def get_spark(master: str, app_name: str, shuffle_partitions: int) -> SparkSessi
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "2g")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))

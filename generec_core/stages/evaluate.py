@@ -32,6 +32,8 @@ EvaluateSummary = dict[str, Any]  # users_evaluated, "cosine@5 <method>" per met
 
 
 def run(config: PipelineConfig, date: str) -> EvaluateSummary:
+    if config.run.dry_run:  # the date's manifest, if any, is an earlier run's: not what this run made
+        return {"skipped": "dry run: nothing was published to evaluate"}
     summary = evaluate(config, date)
     if summary.get("skipped"):
         return {"skipped": summary["skipped"]}

@@ -1,4 +1,5 @@
-"""Stage ``report`` (always runs, even after a failure): the run's HTML page, ``reports/run=<id>/index.html``.
+"""Stage ``report`` (always runs, even after a failure): the run's HTML page, ``reports/run=<id>/index.html``
+and, under an orchestrator, ``reports/attempt=<its run id>/index.html``.
 
 Reads what the stages recorded (``datasets.metrics``), the published manifest and the
 evaluation, and writes the page ``run_report.page`` composes, so it also says how far a
@@ -18,13 +19,14 @@ from generec_core.datasets.evaluation import load_evaluation
 from generec_core.datasets.gate import read_gate_rows
 from generec_core.datasets.items import cover_loader
 from generec_core.datasets.layout import Layout, run_id_for
-from generec_core.datasets.reports import write_report
+from generec_core.datasets.reports import task_failures, write_report
 from generec_core.datasets.users import taste_weights
 from generec_core.fidelity.quality import decode_image
 from generec_core.generation.taste import top_liked
 from generec_core.run_report import (
     EditedSample,
     GeneratedSample,
+    RunFacts,
     image_data_uri,
     page,
     relative_asset,
@@ -45,16 +47,28 @@ def run(config: PipelineConfig, date: str) -> ReportSummary:
 
 
 def build_report(config: PipelineConfig, date: str) -> str:
-    """Write ``reports/run=<id>/index.html``; returns its URI."""
-    layout, run_id = Layout.for_config(config), run_id_for(date)
-    try:
-        rows = catalog.read_rows(layout, layout.manifest(date, run_id))
-    except catalog.CatalogError:
-        rows = []
-    uri = write_report(layout, run_id, page(run_id, date, metrics.load_all(layout, run_id), rows,
-                                            load_evaluation(layout, run_id), _showcase(layout, date, run_id, rows)))
+    """Write ``reports/run=<id>/index.html`` (and the orchestrator run's own copy); returns the latter's URI.
+
+    Only what this run recorded is reported as this run's: the catalog and the evaluation are shown
+    when this run published and evaluated them, not when an earlier run of the date did.
+    """
+    layout, run_id, attempt = Layout.for_config(config), run_id_for(date), config.run.attempt
+    recorded, earlier = metrics.of_attempt(metrics.load_all(layout, run_id), attempt)
+    rows = _published_rows(layout, date, run_id) if recorded.get("publish", {}).get("manifest") else []
+    evaluated = "evaluate" in recorded and not recorded["evaluate"].get("skipped")
+    evaluation = load_evaluation(layout, run_id) if evaluated else None
+    facts = RunFacts(attempt, config.run.dry_run, list(task_failures(layout, attempt)), earlier)
+    html = page(run_id, date, recorded, rows, evaluation, _showcase(layout, date, run_id, rows), facts)
+    uri = write_report(layout, run_id, html, attempt)
     log.info("report written: %s", uri)
     return uri
+
+
+def _published_rows(layout: Layout, date: str, run_id: str) -> list[dict]:
+    try:
+        return catalog.read_rows(layout, layout.manifest(date, run_id))
+    except catalog.CatalogError:
+        return []
 
 
 LIKED_COVERS_SHOWN = 4

@@ -112,8 +112,39 @@ def test_dag_imports_cleanly_and_routes_gpu_tasks(tmp_path):
     assert set(placement) >= {"ingest", "instruct", "frames", "features", "personalise", "generate", "gate",
                               "publish", "evaluate", "report"}
     on_gpu = {task for task, (pool, queue) in placement.items() if pool == "gpu" and queue == "gpu"}
+    assert placement["preflight"] == ["default_pool", "default"]
     assert on_gpu == {"frames", "personalise", "generate", "gate"}  # and nothing else takes a GPU slot
     assert all(pool != "gpu" and queue != "gpu" for task, (pool, queue) in placement.items() if task not in on_gpu)
+
+
+def test_the_ui_explains_the_dag_and_its_defaults_trigger_a_valid_run(tmp_path):
+    """What the trigger form and the grid show: docs, shard labels, the report link, params whose
+    defaults validate (optional ones are nullable, not required strings), preflight before every stage."""
+    code = ("import json; from airflow.dag_processing.dagbag import DagBag; "
+            "from airflow.serialization.serialized_objects import DagSerialization as S; "
+            f"d = DagBag(dag_folder={str(REPO / 'dags')!r}).dags['generec_nightly']; "
+            "s = S.deserialize_dag(S.serialize_dag(d)); "
+            "print(json.dumps({'doc': d.doc_md, 'defaults': d.params.validate(), "
+            "'schema': {k: d.params.get_param(k).schema for k in d.params}, "
+            "'tasks': {t.task_id: {'doc': t.doc_md, 'up': sorted(t.upstream_task_ids), "
+            "'label': getattr(t, 'map_index_template', None), 'links': list(s.get_task(t.task_id).extra_links)} "
+            "for t in d.tasks}}, default=str))")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    dag = json.loads(proc.stdout.splitlines()[-1])
+    assert "preflight" in dag["doc"] and "Re-running a date" in dag["doc"]
+    assert dag["defaults"]["aws_conn_id"] is None and dag["defaults"]["generator_model"] is None
+    assert "null" in dag["schema"]["aws_conn_id"]["type"] and "null" in dag["schema"]["generator_model"]["type"]
+    tasks = dag["tasks"]
+    for name, task in tasks.items():
+        assert task["doc"], f"{name} has no docs"
+    for name in ("ingest", "frames", "features", "personalise", "generate", "gate", "publish", "report"):
+        assert "**Reads:**" in tasks[name]["doc"] and "**Writes:**" in tasks[name]["doc"], name
+    assert tasks["ingest"]["up"] == ["preflight"] and tasks["frames"]["up"] == ["preflight"]
+    assert tasks["personalise"]["label"] == tasks["generate"]["label"] == "{{ shard_label }}"
+    assert tasks["report"]["links"] == ["Run report"]
+    assert all(not t["links"] for name, t in tasks.items() if name != "report")
 
 
 def _avoided(root: Path, date: str, worklist: list[dict]) -> set[tuple[str, str]]:
@@ -194,3 +225,37 @@ def test_rerunning_the_date_gives_the_same_catalog(demo_run):
     _, after = _manifest(root)
     assert after == before
     assert sorted(p.name for p in (root / "catalog/assets").iterdir()) == assets_before
+
+
+def _attempt_pages(root: Path) -> dict[str, Path]:
+    return {p.parent.name: p for p in (root / "reports").glob("attempt=*/index.html")}
+
+
+def test_a_dry_run_succeeds_says_so_and_leaves_the_catalog_untouched(demo_run):
+    root, home, _ = demo_run
+    current_before = (root / "catalog/CURRENT").read_bytes()
+    manifests_before = sorted((p, p.read_bytes()) for p in (root / "catalog/manifests").rglob("*.parquet"))
+    pages_before = set(_attempt_pages(root))
+    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--param", "dry_run=true"], home)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert (root / "catalog/CURRENT").read_bytes() == current_before
+    assert sorted((p, p.read_bytes()) for p in (root / "catalog/manifests").rglob("*.parquet")) == manifests_before
+    new_pages = set(_attempt_pages(root)) - pages_before
+    assert len(new_pages) == 1, new_pages
+    page = _attempt_pages(root)[new_pages.pop()].read_text()
+    assert "Dry run:" in page and "Failed tasks" not in page
+    assert "dry run: nothing was published to evaluate" in page
+
+
+def test_an_unknown_conf_key_is_refused_before_anything_is_written(demo_run):
+    root, home, _ = demo_run
+    watched = [root / "catalog", root / "work", root / "features", root / "lake"]
+    before = {p: p.stat().st_mtime_ns for top in watched if top.exists() for p in top.rglob("*")}
+    proc = _generec(["run", "--root", str(root), "--date", DATE, "--param", "dryrun=true"], home)
+    assert proc.returncode == 1
+    assert {p: p.stat().st_mtime_ns for top in watched if top.exists() for p in top.rglob("*")} == before
+    summaries = [json.loads(p.read_text()) for p in (root / "reports").glob("attempt=*/failure.json")]
+    refused = [s for s in summaries if "preflight" in s["failed_tasks"]]
+    assert len(refused) == 1, summaries
+    assert "dryrun" in refused[0]["errors"]["preflight"] and "unknown conf keys" in refused[0]["errors"]["preflight"]
+    assert refused[0]["failed_tasks"] == ["preflight"]

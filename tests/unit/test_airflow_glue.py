@@ -1,0 +1,46 @@
+"""What the DAG's tasks decide before and around a stage: unknown conf keys, which failures retry."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from generec_core.expectations import DataQualityError
+from jobs.airflow_glue import config_from_params, failures_are_final, refuse_unknown_conf
+
+PARAMS = {"root": "file:///tmp/x", "stages": [], "shards": 2, "top_k": 5, "dry_run": False,
+          "aws_conn_id": None, "generator_model": None, "generator_backend": "neural-style", "users": []}
+
+
+def test_a_typo_in_the_conf_is_refused_naming_it():
+    refuse_unknown_conf({"root": "file:///tmp/y", "dry_run": True}, PARAMS)
+    refuse_unknown_conf(None, PARAMS)
+    with pytest.raises(AirflowFailException, match=r"unknown conf keys \['dryrun'\]"):
+        refuse_unknown_conf({"dryrun": True, "root": "file:///tmp/y"}, PARAMS)
+
+
+@pytest.mark.parametrize("error", [KeyError("manifest"), TypeError("bad arg"), AttributeError("x")])
+def test_programming_errors_fail_without_retry(error):
+    with pytest.raises(AirflowFailException, match=type(error).__name__):
+        with failures_are_final(verdict=False):
+            raise error
+
+
+def test_verdicts_fail_without_retry_only_where_the_stage_gives_verdicts():
+    with pytest.raises(AirflowFailException):
+        with failures_are_final(verdict=True):
+            raise DataQualityError({"suite": "gate", "critical_failures": ["pass rate"]})
+    with pytest.raises(DataQualityError):
+        with failures_are_final(verdict=False):
+            raise DataQualityError({"suite": "gate", "critical_failures": ["pass rate"]})
+
+
+def test_transient_errors_still_retry():
+    with pytest.raises(ConnectionResetError):
+        with failures_are_final(verdict=True):
+            raise ConnectionResetError("object store hiccup")
+
+
+def test_null_params_mean_the_defaults():
+    config = config_from_params(PARAMS, "manual__2026-11-24")
+    assert config.generation.model == "" and config.run.attempt == "manual__2026-11-24"
