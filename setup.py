@@ -72,5 +72,7 @@ setup(
     package_data={"generec_core": ["templates/*.j2", "generation/style_references.json", "spark/log4j2.properties"]},
     install_requires=RUNTIME,
     extras_require={"test": TEST, "deploy": DEPLOY},
-    entry_points={"console_scripts": ["generec=jobs.cli:entrypoint"]},
+    entry_points={"console_scripts": ["generec=jobs.cli:entrypoint"],
+                  # the API server serves each run's report (the UI's "Run report" link)
+                  "airflow.plugins": ["generec=jobs.airflow_plugin:GenerecPlugin"]},
 )

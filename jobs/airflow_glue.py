@@ -13,6 +13,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import quote
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, BaseOperatorLink, Connection, get_current_context
@@ -144,18 +145,31 @@ def announce_catalog(asset: Asset, config: PipelineConfig, date: str, summary: d
         "manifest": summary["manifest"], "current_moved": summary["current_moved"]}
 
 
+# Where the API server serves each run's report (jobs/airflow_plugin.py).
+REPORT_URL_PREFIX = "/generec"
+
+
+def report_url(dag_id: str, run_id: str, report_uri: str) -> str:
+    """The report of a run as a path on the API server: the UI shows only same-origin or http(s) links."""
+    if "/reports/attempt=" not in report_uri:
+        return ""
+    relative = "reports/attempt=" + report_uri.rpartition("/reports/attempt=")[2]
+    return f"{REPORT_URL_PREFIX}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/{relative}"
+
+
 class RunReportLink(BaseOperatorLink):
     """The report task's "Run report" button: the page this Airflow run wrote (its task's return value).
 
-    Airflow 3 computes the link in the worker as the task ends and keeps it in an XCom, so the UI
-    needs no plugin. A ``file://`` or ``s3://`` URI: the report is a static page on the storage root.
+    Airflow 3 computes the link in the worker as the task ends and keeps it in an XCom; the page
+    itself is served by the API server (``jobs/airflow_plugin.py``), wherever the root is.
     """
 
     name = "Run report"
 
     def get_link(self, operator, *, ti_key) -> str:
         summary = XCom.get_value(ti_key=ti_key, key=XCom.XCOM_RETURN_KEY) or {}
-        return summary.get("report", "") if isinstance(summary, dict) else ""
+        uri = summary.get("report", "") if isinstance(summary, dict) else ""
+        return report_url(ti_key.dag_id, ti_key.run_id, uri) if uri else ""
 
 
 class StageSparkSubmit(SparkSubmitOperator):
