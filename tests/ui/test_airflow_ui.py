@@ -102,7 +102,7 @@ def page(browser, screens, request):
     context.close()
 
 
-# --- browser helpers: the trigger form ---------------------------------------------------------
+# --- browser helpers: the grid, the trigger form ---------------------------------------------------------
 
 def grid_row_label(page: Page, task_id: str) -> Locator:
     """A task's name in the grid (left panel) links to the task's page across runs; the task
@@ -175,10 +175,18 @@ def switch_on(dialog: Locator, param: str) -> None:
 
 
 def submit(dialog: Locator) -> None:
+    """The Trigger button in the dialog's footer (the page header has another one)."""
     dialog.get_by_role("contentinfo").get_by_role("button", name="Trigger").click()
 
 
-# --- REST helpers: what the UI did -------------------------------------------------------------
+def submit_accepted(dialog: Locator, what: str) -> None:
+    """Submit and expect the form to close; a refused form stays open with its reason, quoted here."""
+    submit(dialog)
+    try:
+        expect(dialog).to_be_hidden()
+    except AssertionError:
+        raise AssertionError(f"the trigger form refused {what}:\n{dialog.inner_text()[:3000]}") from None
+
 
 def refusal_naming(dialog: Locator, word: str) -> str | None:
     """A refused trigger keeps the form open with a red "400 Bad Request" box above the fields whose
@@ -187,6 +195,8 @@ def refusal_naming(dialog: Locator, word: str) -> str | None:
     reason = dialog.get_by_role("paragraph").filter(has_text=word)
     return reason.first.inner_text() if reason.count() else None
 
+
+# --- REST and file helpers: what the UI did ----------------------------------------------------
 
 def run_ids(api: Api) -> set[str]:
     _, runs = api.call("GET", f"/dags/{DAG_ID}/dagRuns?limit=100")
@@ -241,8 +251,7 @@ def first_run(airflow, world, browser, screens):
     screens.shot(page, "trigger-form")
     set_logical_date(page, dialog, date)
     before = run_ids(api)
-    submit(dialog)
-    expect(dialog).to_be_hidden()  # a refused form stays open with its error
+    submit_accepted(dialog, "its own defaults")
     run_id = new_run_id(api, log, before)
     screens.shot(page, "triggered-with-defaults")
     page.close()
@@ -299,8 +308,7 @@ def test_dry_run_leaves_the_catalog(first_run, airflow, world, page, screens):
     switch_on(dialog, "dry_run")
     set_run_id(dialog, run_id)
     screens.shot(page, "dry-run-form")
-    submit(dialog)
-    expect(dialog).to_be_hidden()
+    submit_accepted(dialog, "a dry run")
     assert_succeeded(api, log, run_id, screens)
     assert current(root) == before, "a dry run moved CURRENT"
 
@@ -343,8 +351,7 @@ def test_rerun_of_the_same_date_is_idempotent(first_run, airflow, world, page, s
     set_logical_date(page, dialog, first_run["date"])
     set_run_id(dialog, run_id)
     screens.shot(page, "rerun-form")
-    submit(dialog)
-    expect(dialog).to_be_hidden()
+    submit_accepted(dialog, "a re-run of the same date")
     assert_succeeded(api, log, run_id, screens)
     page.goto(f"{base}/dags/{DAG_ID}/runs/{run_id}")
     screens.shot(page, "rerun-grid")
