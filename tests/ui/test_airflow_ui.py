@@ -38,6 +38,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 UI_TIMEOUT_MS = 60_000  # the UI shares two cores with Spark and the scheduler
 RUN_TIMEOUT_S = 900
+expect.set_options(timeout=UI_TIMEOUT_MS)  # expect() has its own default (5 s), apart from the page's
 
 
 # --- fixtures: the demo world, Airflow, the browser, the screenshots -------------------------------
@@ -124,17 +125,21 @@ def open_trigger_form(page: Page, base: str) -> Locator:
     return dialog
 
 
-def set_logical_date(page: Page, dialog: Locator, date: str) -> None:
+def set_logical_date(page: Page, dialog: Locator, date: str, hour: int = 0) -> None:
     """The Logical Date field is a popover (not a native input): a date box (YYYY/MM/DD, labelled
-    "Logical Date") and a time box (HH:mm), both UTC. Escape closes the popover, not the form."""
+    "Logical Date") and a time box (HH:mm), both UTC. Escape closes the popover, not the form.
+
+    ``hour``: Airflow 3.3.2 keeps one run per logical date (a second trigger is refused "409 Conflict:
+    Unique constraint violation", whatever its run id); the pipeline's date is the logical date's day
+    (``ds``), so another hour of the same day is how a person re-runs that date from the form."""
     dialog.get_by_test_id("datetime-input").click()
     popover = page.get_by_role("dialog").filter(has=page.get_by_role("textbox", name="HH:mm"))
     popover.get_by_role("textbox", name="Logical Date").fill(date.replace("-", "/"))
-    popover.get_by_role("textbox", name="HH:mm").fill("00:00")
+    popover.get_by_role("textbox", name="HH:mm").fill(f"{hour:02d}:00")
     page.keyboard.press("Escape")
     expect(popover).to_be_hidden()
     day = datetime.date.fromisoformat(date)
-    shown = re.compile(rf"{day:%b} 0?{day.day}, {day.year} 00:00")  # e.g. "Nov 24, 2026 00:00"
+    shown = re.compile(rf"{day:%b} 0?{day.day}, {day.year} {hour:02d}:00")  # e.g. "Nov 24, 2026 00:00"
     expect(dialog.get_by_test_id("datetime-input")).to_have_text(shown)
 
 
@@ -304,7 +309,7 @@ def test_dry_run_leaves_the_catalog(first_run, airflow, world, page, screens):
     before = current(root)
     run_id = f"ui-dry-run-{first_run['date']}"
     dialog = open_trigger_form(page, base)
-    set_logical_date(page, dialog, first_run["date"])
+    set_logical_date(page, dialog, first_run["date"], hour=1)
     switch_on(dialog, "dry_run")
     set_run_id(dialog, run_id)
     screens.shot(page, "dry-run-form")
@@ -320,7 +325,7 @@ def test_unknown_conf_key_is_refused(first_run, airflow, world, page, screens):
     before = current(root)
     run_id = f"ui-typo-{first_run['date']}"
     dialog = open_trigger_form(page, base)
-    set_logical_date(page, dialog, first_run["date"])
+    set_logical_date(page, dialog, first_run["date"], hour=2)
     set_run_id(dialog, run_id)
     set_conf_json(page, dialog, {"dryrun": True})
     screens.shot(page, "typo-conf")
@@ -348,7 +353,7 @@ def test_rerun_of_the_same_date_is_idempotent(first_run, airflow, world, page, s
     root, _ = world
     run_id = f"ui-rerun-{first_run['date']}"
     dialog = open_trigger_form(page, base)
-    set_logical_date(page, dialog, first_run["date"])
+    set_logical_date(page, dialog, first_run["date"], hour=3)
     set_run_id(dialog, run_id)
     screens.shot(page, "rerun-form")
     submit_accepted(dialog, "a re-run of the same date")
