@@ -23,8 +23,8 @@ retry. The ``report`` task's "Run report" link opens this Airflow run's report
 (``reports/attempt=<run id>/index.html`` on the root), which lists the failed tasks and their errors;
 ``failure.json`` beside it is the failed run's summary.
 
-Re-running a date: Clear the run (all tasks) in the grid, or trigger the same logical date with a
-new Run ID (Airflow keeps one run per run id); either gives the same catalog.
+Re-running a date: Clear the run (all tasks) in the grid, or trigger the same day at another time
+(Airflow keeps one run per logical date; the pipeline's date is its day); either gives the same catalog.
 
 The Spark stages run in-process (local Spark) unless GENEREC_SPARK_CONN_ID names an Airflow
 Spark connection: then they are spark-submit of jobs/ on that cluster (the same pipeline functions).

@@ -90,3 +90,27 @@ def test_backfill_over_three_dates_then_a_rerun_is_idempotent(standalone, tmp_pa
     assert _manifest_rows(root, middle) == before
     assert sorted(p.name for p in (root / "catalog/assets").iterdir()) == assets
     assert json.loads((root / "catalog/CURRENT").read_text())["date"] == last, "a backfill moved CURRENT back"
+
+
+def test_a_missing_gpu_pool_fails_the_run_at_once_naming_the_fix(standalone, tmp_path):
+    """Without the pool, Airflow would leave frames Scheduled forever: preflight fails first, and says how."""
+    api, log = standalone
+    status, body = api.call("DELETE", "/pools/gpu")
+    assert status == 204, body
+    try:
+        status, run = api.call("POST", f"/dags/{DAG_ID}/dagRuns", {
+            "logical_date": "2026-11-10T00:00:00Z", "conf": {"root": str(tmp_path / "nothing-yet")}})
+        assert status == 200, run
+        final = wait_for_run(api, log, run["dag_run_id"], 300)
+        assert final["state"] == "failed"
+        _, preflight = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/preflight")
+        assert preflight["state"] == "failed", preflight
+        _, frames = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/frames")
+        assert frames["state"] == "upstream_failed", frames
+        _, logs = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/preflight/logs/1"
+                                  "?full_content=true")
+        assert "airflow pools set gpu" in json.dumps(logs)
+        summary = json.loads(next((tmp_path / "nothing-yet/reports").glob("attempt=*/failure.json")).read_text())
+        assert summary["failed_tasks"] == ["preflight"] and "pool 'gpu' does not exist" in summary["errors"]["preflight"]
+    finally:
+        api.call("POST", "/pools", {"name": "gpu", "slots": 1, "description": "GPU generation and embedding"})
