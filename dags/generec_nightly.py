@@ -135,7 +135,8 @@ def generec_nightly():
     @task(retries=0, doc_md="Refuses conf keys that are not params, and a missing `gpu` pool, before anything runs.")
     def preflight() -> None:
         context = get_current_context()
-        refuse_unknown_conf(context["dag_run"].conf, context["params"])
+        # the DAG's declared params: the context's params also hold the conf's unknown keys, merged in
+        refuse_unknown_conf(context["dag_run"].conf, context["dag"].params)
         require_pools([GPU_POOL])
 
     @task(trigger_rule="none_failed", doc_md="The worklist shards that hold work: the fan-out of the per-shard stages.")
