@@ -93,7 +93,7 @@ def require_pools(names: Iterable[str]) -> None:
         if exists is False:
             raise AirflowFailException(
                 f"Airflow pool {name!r} does not exist, so the tasks that need it would wait forever. "
-                f"Create it (README, Deployment): airflow pools set {name} <slots = GPUs> 'GPU generation and "
+                f"Create it (docs/operations.md, Deployment): airflow pools set {name} <slots = GPUs> 'GPU generation and "
                 f"embedding'")
         if exists is None:
             log.warning("could not check that Airflow pool %r exists; tasks in it wait until it does", name)

@@ -95,6 +95,7 @@ def test_backfill_over_three_dates_then_a_rerun_is_idempotent(standalone, tmp_pa
 def test_a_missing_gpu_pool_fails_the_run_at_once_naming_the_fix(standalone, tmp_path):
     """Without the pool, Airflow would leave frames Scheduled forever: preflight fails first, and says how."""
     api, log = standalone
+    api.call("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
     status, body = api.call("DELETE", "/pools/gpu")
     assert status == 204, body
     try:
