@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -53,8 +54,13 @@ def run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
 
 
 def quiet_chatty_loggers() -> None:
+    """Third-party INFO lines off; progress bars only on a terminal (``generec run``): a worker's
+    stderr is a pipe whose every line the task log shows as an ERROR."""
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def config_overrides(params: dict, attempt: str = "") -> dict:
