@@ -33,16 +33,16 @@ def run_stage(name: str, config: PipelineConfig, date: str, shard: int | None = 
     work = importlib.import_module(stage.module).run
     layout, run_id = Layout.for_config(config), run_id_for(date)
     key = name if shard is None else f"{name}-shard-{shard}"
-    started, attempt = time.perf_counter(), {"attempt": config.run.attempt}
+    started, attempt = time.perf_counter(), config.run.attempt
     try:
         summary = work(config, date) if shard is None else work(config, date, shard)
     except DataQualityError as exc:
         if exc.summary is not None:
-            metrics.record(layout, run_id, key, {**exc.summary, "seconds": _since(started), **attempt})
+            metrics.record(layout, run_id, key, {**exc.summary, "seconds": _since(started)}, attempt)
         raise
     summary = {**summary, "seconds": _since(started)}
     if not stage.always:  # the report records nothing: it is what reads the records
-        metrics.record(layout, run_id, key, {**summary, **attempt})
+        metrics.record(layout, run_id, key, summary, attempt)
     return summary
 
 

@@ -24,8 +24,8 @@ def write_page(layout: Layout, run_id: str, suite: str, html: str) -> str:
     return uri
 
 
-def record_verdict(layout: Layout, run_id: str, verdict: dict, pages: dict[str, str]) -> None:
+def record_verdict(layout: Layout, run_id: str, verdict: dict, pages: dict[str, str], attempt: str) -> None:
     """Store a gate's pages, and its verdict as the run metric ``expectations-<gate>`` (the report reads it)."""
     for suite, html in pages.items():
         write_page(layout, run_id, suite, html)
-    metrics.record(layout, run_id, f"expectations-{verdict['gate']}", verdict)
+    metrics.record(layout, run_id, f"expectations-{verdict['gate']}", verdict, attempt)

@@ -13,9 +13,11 @@ from generec_core.datasets.layout import Layout
 from generec_core.storage import ObjectNotFound
 
 
-def record(layout: Layout, run_id: str, stage: str, payload: Mapping[str, Any]) -> None:
+def record(layout: Layout, run_id: str, stage: str, payload: Mapping[str, Any], attempt: str = "") -> None:
+    """``attempt``: the orchestrator run writing it (``RunConfig.attempt``), so a report can tell its own
+    records from those an earlier run of the date left (``of_attempt``)."""
     layout.store.write_text(layout.stage_metric(run_id, stage),
-                            json.dumps(payload, sort_keys=True, indent=2, default=str))
+                            json.dumps({**payload, "attempt": attempt}, sort_keys=True, indent=2, default=str))
 
 
 def load_all(layout: Layout, run_id: str) -> dict[str, dict[str, Any]]:

@@ -77,5 +77,5 @@ def check_features(spark: SparkSession, config: PipelineConfig, date: str, dim: 
                                          config.features.clusters, config.features.shards, config.expectations)
         verdict, pages = gates.judge(gates.FEATURES, date, run_id, batches, [],
                                      lambda suite: expectation_pages.page_key(layout, run_id, suite))
-    expectation_pages.record_verdict(layout, run_id, verdict, pages)
+    expectation_pages.record_verdict(layout, run_id, verdict, pages, config.run.attempt)
     return verdict

@@ -78,7 +78,7 @@ def check_interactions(spark: SparkSession, config: PipelineConfig, date: str, d
         verdict, pages = gates.judge(gates.INTERACTIONS, date, run_id, batches, [] if band else [note],
                                      lambda suite: expectation_pages.page_key(layout, run_id, suite),
                                      [quarantine_context(day.counts)])
-    expectation_pages.record_verdict(layout, run_id, verdict, pages)
+    expectation_pages.record_verdict(layout, run_id, verdict, pages, config.run.attempt)
     return verdict
 
 

@@ -27,7 +27,7 @@ def _record(root: Path, attempt: str, stages: list[str]) -> None:
     layout = Layout(file_uri(root))
     for stage in stages:
         gate = {"pass_rate": 1.0, "floor": 0.9, "failed": 0, "assets": 3} if stage == "gate" else {}
-        metrics.record(layout, run_id_for(DATE), stage, {"seconds": 1.0, "attempt": attempt, **gate})
+        metrics.record(layout, run_id_for(DATE), stage, {"seconds": 1.0, **gate}, attempt)
 
 
 def _page(uri: str) -> str:
