@@ -27,7 +27,8 @@ dag = DagBag(dag_folder=sys.argv[1]).dags["generec_nightly"]
 print("TYPES " + json.dumps({t: type(dag.get_task(t)).__name__ for t in ("ingest", "frames", "features")}))
 if len(sys.argv) > 2:
     task = dag.get_task("ingest")
-    context = {"params": {"root": sys.argv[2], "shards": 1, "top_k": 2, "stages": []}, "ds": sys.argv[3]}
+    context = {"params": {"root": sys.argv[2], "shards": 1, "top_k": 2, "stages": []}, "ds": sys.argv[3],
+               "run_id": "manual__" + sys.argv[3]}
     task.render_template_fields(context)
     print("ARGS " + json.dumps(task.application_args))
     task.execute(context)
