@@ -99,16 +99,23 @@ def _manifest(root: Path) -> tuple[dict, list[dict]]:
     return current, pq.read_table(path).to_pylist()
 
 
-def test_dag_imports_cleanly_and_routes_gpu_tasks(tmp_path):
-    code = ("from airflow.dag_processing.dagbag import DagBag; "
+def _parsed_dag(airflow_home: Path, expression: str):
+    """``expression`` (JSON-able; ``d`` is the parsed DAG, ``s`` its serialized round trip) evaluated in a
+    child process with its own AIRFLOW_HOME, after the DAG folder imported without errors."""
+    code = ("import json; from airflow.dag_processing.dagbag import DagBag; "
+            "from airflow.serialization.serialized_objects import DagSerialization as S; "
             f"b = DagBag(dag_folder={str(REPO / 'dags')!r}); "
             "print(b.import_errors); assert not b.import_errors, b.import_errors; "
-            "import json; d = b.dags['generec_nightly']; "
-            "print(json.dumps({t.task_id: [t.pool, t.queue] for t in d.tasks}))")
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+            "d = b.dags['generec_nightly']; s = S.deserialize_dag(S.serialize_dag(d)); "
+            f"print(json.dumps({expression}, default=str))")
+    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    placement = json.loads(proc.stdout.splitlines()[-1])
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_dag_imports_cleanly_and_routes_gpu_tasks(tmp_path):
+    placement = _parsed_dag(tmp_path, "{t.task_id: [t.pool, t.queue] for t in d.tasks}")
     assert set(placement) >= {"ingest", "instruct", "frames", "features", "personalise", "generate", "gate",
                               "publish", "evaluate", "report"}
     on_gpu = {task for task, (pool, queue) in placement.items() if pool == "gpu" and queue == "gpu"}
@@ -120,19 +127,12 @@ def test_dag_imports_cleanly_and_routes_gpu_tasks(tmp_path):
 def test_the_ui_explains_the_dag_and_its_defaults_trigger_a_valid_run(tmp_path):
     """What the trigger form and the grid show: docs, shard labels, the report link, params whose
     defaults validate (optional ones are nullable, not required strings), preflight before every stage."""
-    code = ("import json; from airflow.dag_processing.dagbag import DagBag; "
-            "from airflow.serialization.serialized_objects import DagSerialization as S; "
-            f"d = DagBag(dag_folder={str(REPO / 'dags')!r}).dags['generec_nightly']; "
-            "s = S.deserialize_dag(S.serialize_dag(d)); "
-            "print(json.dumps({'doc': d.doc_md, 'defaults': d.params.validate(), "
-            "'schema': {k: d.params.get_param(k).schema for k in d.params}, "
-            "'tasks': {t.task_id: {'doc': t.doc_md, 'up': sorted(t.upstream_task_ids), "
-            "'label': getattr(t, 'map_index_template', None), 'links': list(s.get_task(t.task_id).extra_links)} "
-            "for t in d.tasks}}, default=str))")
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    dag = json.loads(proc.stdout.splitlines()[-1])
+    dag = _parsed_dag(tmp_path, (
+        "{'doc': d.doc_md, 'defaults': d.params.validate(), "
+        "'schema': {k: d.params.get_param(k).schema for k in d.params}, "
+        "'tasks': {t.task_id: {'doc': t.doc_md, 'up': sorted(t.upstream_task_ids), "
+        "'label': getattr(t, 'map_index_template', None), 'links': list(s.get_task(t.task_id).extra_links)} "
+        "for t in d.tasks}}"))
     assert "preflight" in dag["doc"] and "Re-running a date" in dag["doc"]
     assert dag["defaults"]["aws_conn_id"] is None and dag["defaults"]["generator_model"] is None
     assert "null" in dag["schema"]["aws_conn_id"]["type"] and "null" in dag["schema"]["generator_model"]["type"]
