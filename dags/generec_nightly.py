@@ -1,9 +1,9 @@
 """GeneRec nightly pipeline: this file only wires the stages listed in generec_core/stage_graph.py.
 
 ```
-           ┌ ingest ─┬─ instruct ─┐  (guidance: read by personalise and generate)
-preflight ─┤         ├─ features ─┴─ personalise[shard 0..n] ─ generate[shard 0..n] ─ gate ─ publish ─ evaluate ─ report
-           └ frames ─┘
+           ┌ ingest ─┬─ instruct ─┐  (guidance: read by personalise, generate, create)
+preflight ─┤         ├─ features ─┼─ personalise[shard 0..n] ─ generate[shard 0..n] ─┬─ gate ─ publish ─ evaluate ─ report
+           └ frames ─┘            └─ create ──────────────────────────────────────────┘
 ```
 
 ``preflight`` refuses a trigger whose conf has keys that are not params (a typo such as
@@ -50,7 +50,14 @@ from airflow.sdk import (
 )
 
 from generec_core import pipeline
-from generec_core.config import CLIP_EDIT_CHOICES, GENERATION_BACKENDS, GenerationConfig, default_root
+from generec_core.config import (
+    CLIP_EDIT_CHOICES,
+    CREATOR_BACKENDS,
+    GENERATION_BACKENDS,
+    CreatorConfig,
+    GenerationConfig,
+    default_root,
+)
 from generec_core.stage_graph import BY_NAME, NAMES, STAGES, Stage, parse_stages
 from jobs.airflow_callbacks import deadline_missed, record_task_failure, write_failure_summary
 from jobs.airflow_glue import (
@@ -116,6 +123,9 @@ def _deadline() -> list[DeadlineAlert]:
         "generator_backend": Param(GenerationConfig().backend, type="string", enum=list(GENERATION_BACKENDS),
                                    description="Thumbnail generator (neural-style and restyle need no weights "
                                                "to be installed by hand)"),
+        "creator_backend": Param(CreatorConfig().backend, type="string", enum=list(CREATOR_BACKENDS),
+                                 description="AI creator: montage (real segments joined, CPU), diffusers (keyframes "
+                                             "from local weights, GPU) or none"),
         "edit_clips": Param(GenerationConfig().edit_clips, type="string", enum=list(CLIP_EDIT_CHOICES),
                             description="Whose clips are style-edited: users who asked for a style, also every "
                                         "row generation triggers for, or none"),
@@ -162,6 +172,7 @@ def generec_nightly():
 # The params each task reads beyond `root` and `stages` (shown in its docs in the UI).
 PARAMS_READ = {"ingest": (), "instruct": (), "frames": (), "features": ("shards", "top_k"),
                "personalise": ("users",), "generate": ("generator_backend", "generator_model", "edit_clips"),
+               "create": ("creator_backend", "generator_backend", "generator_model"),
                "gate": (), "publish": ("dry_run",), "evaluate": ("dry_run",), "report": ("dry_run",)}
 
 

@@ -227,9 +227,12 @@ class GateConfig:
     # generator degrades to the selection baseline rather than shipping anything unchecked; 0 keeps
     # publishing in that case (the report shows the rate and reasons), raise it to halt instead.
     min_pass_rate_generated: float = 0.0
+    # create: a failed created item is quarantined and nobody is shown it; nothing else depends on it, so by
+    # default a broken creator never halts the night (the report shows the rate and reasons)
+    min_pass_rate_created: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("min_pass_rate", "min_pass_rate_generated", "max_nsfw"):
+        for name in ("min_pass_rate", "min_pass_rate_generated", "min_pass_rate_created", "max_nsfw"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"gate.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0 < self.min_clip_s <= self.max_clip_s:
@@ -292,6 +295,48 @@ class GenerationConfig:
             raise ValueError(f"generation.clip_smoothing must be in [0, 1), got {self.clip_smoothing}")
         if self.threads < 1:
             raise ValueError(f"generation.threads must be >= 1, got {self.threads}")
+
+
+CREATOR_BACKENDS: tuple[str, ...] = ("montage", "diffusers", "none")
+
+
+@dataclass(frozen=True)
+class CreatorConfig:
+    """The AI creator (generec_core/creator): new micro-videos for taste groups and instructing users.
+
+    Durations are of the created video (crossfades overlap neighbouring segments). Defaults: a demo
+    video is 8-20 s at 12 fps; 1.5 s segments from at most 2 per source make a 6-10 s mix of 5-7 sources.
+    """
+
+    # montage: real segments of the catalogue joined (CPU; per-user items restyled when the user asked for a
+    # style); diffusers: one keyframe per segment by image-to-image from local weights (the thumbnail
+    # generator's loader and settings), held for the segment; none: no creation
+    backend: str = "montage"
+    min_group_members: int = 3  # warm members a taste group needs for a video of its own
+    max_personal: int = 8  # users whose instructions ask for topics or styles get their own video: at most this many
+    segment_s: float = 1.5  # seconds of source per segment; segments start at sampled frames
+    min_duration_s: float = 4.0  # fewer seconds of good, diverse material: no video for that audience
+    target_duration_s: float = 8.0  # segments are added until the video is this long...
+    max_duration_s: float = 12.0  # ... and never beyond this
+    max_seconds_per_item: float = 3.0  # diversity: seconds one source item may give
+    max_segment_similarity: float = 0.97  # diversity: cosine of mean frames above this is a near-duplicate
+    group_avoid_share: float = 0.2  # a group's video avoids a topic this share of its members avoid
+    transition_s: float = 0.25  # crossfade between segments
+    fps: int = 12
+    max_side: int = 320  # the created video's longer side (sources are scaled and letterboxed to one size)
+
+    def __post_init__(self) -> None:
+        if self.backend not in CREATOR_BACKENDS:
+            raise ValueError(f"unknown creator.backend {self.backend!r}; choose one of {', '.join(CREATOR_BACKENDS)}")
+        if not 0 < self.min_duration_s <= self.target_duration_s <= self.max_duration_s:
+            raise ValueError("creator durations need 0 < min_duration_s <= target_duration_s <= max_duration_s, got "
+                             f"{self.min_duration_s}, {self.target_duration_s}, {self.max_duration_s}")
+        if not 0 <= self.transition_s < self.segment_s / 2 or self.segment_s > self.max_seconds_per_item:
+            raise ValueError("creator needs 0 <= transition_s < segment_s / 2 and segment_s <= max_seconds_per_item")
+        if self.fps < 1 or self.max_side < 16 or self.min_group_members < 1 or self.max_personal < 0:
+            raise ValueError("creator needs fps >= 1, max_side >= 16, min_group_members >= 1, max_personal >= 0")
+        if not 0 < self.max_segment_similarity <= 1 or not 0 < self.group_avoid_share <= 1:
+            raise ValueError("creator.max_segment_similarity and group_avoid_share must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -370,6 +415,7 @@ class PipelineConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    creator: CreatorConfig = field(default_factory=CreatorConfig)
     instructor: InstructorConfig = field(default_factory=InstructorConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     expectations: ExpectationsConfig = field(default_factory=ExpectationsConfig)

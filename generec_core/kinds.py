@@ -11,6 +11,7 @@ class ThumbnailKind(StrEnum):
     SELECTED = "selected"  # the sampled frame that matches the user's taste best
     ORIGINAL = "original"  # the item's own cover (cold-start users, opt-outs, fallbacks)
     GENERATED = "generated"  # an image generated from the selected frame
+    CREATED = "created"  # the cover of a created item (the AI creator's; the row's item did not exist before)
 
 
 class AssetKind(StrEnum):
@@ -21,6 +22,8 @@ class AssetKind(StrEnum):
     GENERATED = "generated"
     CLIP = "clip"
     EDITED_CLIP = "edited_clip"
+    CREATED_VIDEO = "created_video"
+    CREATED_COVER = "created_cover"
 
 
 class ClipKind(StrEnum):
@@ -28,3 +31,4 @@ class ClipKind(StrEnum):
 
     SELECTED = "selected"  # the window of the video that matches the user's taste best, as cut
     EDITED = "edited"  # that window with every frame rendered in one style (content editing)
+    CREATED = "created"  # a created item's whole video

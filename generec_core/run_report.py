@@ -90,10 +90,11 @@ def video_data_uri(mp4: bytes) -> str:
 
 
 def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict], evaluation: dict | None,
-         showcase: tuple[list[GeneratedSample], list[EditedSample]] = ([], []), facts: RunFacts | None = None) -> str:
+         showcase: tuple[list[GeneratedSample], list[EditedSample]] = ([], []), facts: RunFacts | None = None,
+         created: list[dict] | None = None) -> str:
     """The page (``templates/report.html.j2``): this run's failures, stage metrics, data quality, gate,
     evaluation, generation showcase (``showcase``: samples made by ``showcase_rows`` and filled by the
-    report stage), gallery. ``stage_metrics`` are this run's records only (see ``metrics.of_attempt``)."""
+    report stage), the created items this run published (the catalog's created table), gallery. ``stage_metrics`` are this run's records only (see ``metrics.of_attempt``)."""
     facts = facts or RunFacts()
     recorded = {s.split("-shard-")[0] for s in stage_metrics}
     missing = [s.name for s in STAGES if s.name not in recorded and not s.always]
@@ -106,7 +107,8 @@ def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict
     return render("report.html.j2", run_id=run_id, date=date, facts=facts, missing=missing, stages=stages, gate=gate,
                   data_quality=Markup(data_quality_section(stage_metrics)), gate_details=Markup(gate_section(gate)),
                   evaluation=Markup(evaluation_section(evaluation)), generation=_generation(stage_metrics),
-                  generated_samples=showcase[0], edited_samples=showcase[1], gallery=_gallery(rows))
+                  generated_samples=showcase[0], edited_samples=showcase[1], created=_created(created or []),
+                  gallery=_gallery(rows))
 
 
 def relative_asset(uri: str | None) -> str:
@@ -129,6 +131,12 @@ def _generation(stage_metrics: dict[str, dict]) -> dict | None:
             # distinct images, shards share them
             "images": gated.get("assets", sum(m.get("images", 0) for m in shards)),
             "gated": bool(gated.get("assets")), "passed": gated.get("passed")}
+
+
+def _created(items: list[dict]) -> list[dict]:
+    """The created items with links to their published cover and video."""
+    return [{**item, "cover": relative_asset(item["cover_uri"]), "video": relative_asset(item["video_uri"])}
+            for item in items]
 
 
 def _gallery(rows: list[dict]) -> list[dict] | None:

@@ -56,12 +56,18 @@ STAGES: tuple[Stage, ...] = (
           reads=("staged", "users", "taste_weights", "guidance", "interactions.lake", "items", "palettes",
                  "cover_styles"),
           writes=("generated", "palettes", "cover_styles"), per_shard=True, accelerator=True),
-    Stage("gate", "fidelity checks on every staged and generated asset; fallbacks; halts publish below a "
-          "pass-rate floor or when the manifest's data checks fail", upstream=("generate",),
-          reads=("staged", "generated", "frames", "users"), writes=("gate", "gate.quarantine", "expectations"),
-          accelerator=True, verdict=True),
-    Stage("publish", "content-addressed assets (create-only), the date's manifest, then catalog/CURRENT "
-          "(compare-and-swap); a dry run publishes nothing", upstream=("gate",),
+    Stage("create", "AI creator: a new micro-video per taste group and per instructing user, made of the "
+          "catalogue's best-matching segments (diverse, within duration bounds), with a cover in the audience's "
+          "style, an AI mark and its provenance", upstream=("instruct", "features"),
+          reads=("users", "taste_weights", "guidance", "frames", "frames.quarantine", "items", "palettes",
+                 "cover_styles"),
+          writes=("created", "palettes", "cover_styles"), accelerator=True),
+    Stage("gate", "fidelity checks on every staged, generated and created asset; fallbacks; halts publish below "
+          "a pass-rate floor or when the manifest's data checks fail", upstream=("generate", "create"),
+          reads=("staged", "generated", "created", "frames", "frames.quarantine", "items", "users"),
+          writes=("gate", "gate.quarantine", "expectations"), accelerator=True, verdict=True),
+    Stage("publish", "content-addressed assets (create-only), the date's manifest and created items, then "
+          "catalog/CURRENT (compare-and-swap); a dry run publishes nothing", upstream=("gate",),
           reads=("gate",), writes=("catalog",)),
     Stage("evaluate", "Cosine@K in the paper's table form, and the planted-taste share where the world has "
           "labelled truth", upstream=("publish",),

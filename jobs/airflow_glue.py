@@ -21,7 +21,7 @@ from airflow.sdk import Asset, BaseOperatorLink, Connection, get_current_context
 from airflow.sdk.execution_time.xcom import XCom
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from generec_core.config import GenerationConfig, PipelineConfig
+from generec_core.config import CreatorConfig, GenerationConfig, PipelineConfig
 from generec_core.datasets.layout import run_id_for
 from generec_core.expectations import DataQualityError
 from generec_core.stage_graph import parse_stages
@@ -69,6 +69,7 @@ def config_overrides(params: dict, attempt: str = "") -> dict:
             "generation": {"backend": params.get("generator_backend") or GenerationConfig.backend,
                            "model": params.get("generator_model") or "",
                            "edit_clips": params.get("edit_clips") or GenerationConfig.edit_clips},
+            "creator": {"backend": params.get("creator_backend") or CreatorConfig.backend},
             "run": {"users": list(params.get("users") or []), "dry_run": bool(params.get("dry_run", False)),
                     "attempt": attempt}}
 

@@ -22,7 +22,8 @@ from generec_core.stages.publish import PublishConflict
 from generec_core.storage import ObjectNotFound, join, read_parquet, storage_for, write_parquet
 
 CATALOG_KEY = re.compile(r"/catalog/(CURRENT|assets/[0-9a-f]{64}\.(jpg|mp4)|"
-                         r"manifests/dt=\d{4}-\d{2}-\d{2}/run=nightly-\d{4}-\d{2}-\d{2}/manifest\.parquet)$")
+                         r"manifests/dt=\d{4}-\d{2}-\d{2}/run=nightly-\d{4}-\d{2}-\d{2}/manifest\.parquet|"
+                         r"created/dt=\d{4}-\d{2}-\d{2}/run=nightly-\d{4}-\d{2}-\d{2}/items\.parquet)$")
 
 
 def _bytes(tag: str, size: int = 64) -> bytes:
@@ -66,6 +67,8 @@ def catalog_problems(root: str) -> list[str]:
     if store.head(layout.current) is None:
         return problems
     current = json.loads(store.read_bytes(layout.current))
+    if "created" in current and storage_for(current["created"]).head(current["created"]) is None:
+        problems.append(f"CURRENT points at a missing created items table {current['created']}")
     try:
         rows = read_parquet(current["manifest"]).to_pylist()
     except ObjectNotFound:

@@ -55,14 +55,18 @@ DATASETS: dict[str, Dataset] = {
     "generated": Dataset("generated", "work/run=<run_id>/shard=<n>/generated_rows.parquet, generated.parquet, "
                                       "work/run=<run_id>/staged/generated/, staged/edited_clips/",
                          "generated thumbnails, edited clips and lineage"),
-    "gate": Dataset("gate", "work/run=<run_id>/gate/", "verdict per asset, rows after fallbacks"),
+    "created": Dataset("created", "work/run=<run_id>/created/items.parquet, work/run=<run_id>/staged/created/",
+                       "the AI creator's items: video, cover, title, audience, sources"),
+    "gate": Dataset("gate", "work/run=<run_id>/gate/", "verdict per asset, rows after fallbacks, created items "
+                                                       "that passed"),
     "gate.quarantine": Dataset("gate", "lake/quarantine/assets/dt=<date>/", "assets that failed the gate"),
     "expectations": Dataset("expectations", "work/run=<run_id>/expectations/<suite>.html",
                             "data-quality validation pages"),
     "metrics": Dataset("metrics", "work/run=<run_id>/metrics/<stage>.json", "each stage's summary",
                        "every stage (pipeline.run_stage)"),
     "catalog": Dataset("catalog", "catalog/assets/<sha256>.<ext>, catalog/manifests/dt=<date>/run=<run_id>/"
-                                  "manifest.parquet, catalog/CURRENT", "what users are served"),
+                                  "manifest.parquet, catalog/created/dt=<date>/run=<run_id>/items.parquet, "
+                                  "catalog/CURRENT", "what users are served; the items the creator made"),
     "evaluation": Dataset("evaluation", "work/run=<run_id>/evaluation/summary.json", "Cosine@K, planted share"),
     "truth": Dataset("truth", "demo/truth/{users,items}.jsonl", "labelled ground truth (demo worlds only)",
                      "the demo world (generec demo)"),

@@ -3,7 +3,10 @@
 - ``catalog/assets/<sha256>.<ext>``: published assets, content-addressed, written create-only;
 - ``catalog/manifests/dt=<date>/run=<run_id>/manifest.parquet``: one ``MANIFEST_SCHEMA`` row per
   (user, item) of a published run;
-- ``catalog/CURRENT``: JSON pointer to the live manifest, swapped last.
+- ``catalog/created/dt=<date>/run=<run_id>/items.parquet``: one ``CREATED_ITEMS_SCHEMA`` row per item the
+  AI creator made and the gate passed (its rows in the manifest say ``thumbnail_kind = "created"``);
+- ``catalog/CURRENT``: JSON pointer to the live manifest (and ``"created"``: that run's created table,
+  absent when it created nothing), swapped last.
 
 Readers start from CURRENT (the live manifest) or from a date / run id. Asset URIs in a
 manifest carry the root they were published under; readers compare assets by their content
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from generec_core.datasets.created import SOURCE_TYPE
 from generec_core.datasets.layout import Layout, manifest_key, run_id_for
 from generec_core.storage import ObjectNotFound
 
@@ -33,6 +37,14 @@ MANIFEST_SCHEMA = pa.schema([
     ("clip_kind", pa.string()), ("clip_generator_id", pa.string()),  # kinds.ClipKind (null without a clip)
 ])
 ASSET_COLUMNS: tuple[str, ...] = ("thumbnail_uri", "cover_uri", "clip_uri")
+CREATED_ITEMS_SCHEMA = pa.schema([
+    ("item_id", pa.string()),  # "created-<sha256 prefix of the video>"
+    ("video_uri", pa.string()), ("cover_uri", pa.string()),  # published assets
+    ("title", pa.string()), ("duration_s", pa.float64()),
+    ("audience", pa.string()),  # "group:<taste cluster>" or "user:<user_id>"
+    ("sources", pa.list_(SOURCE_TYPE)),  # {item_id, start_s, end_s} in playback order
+    ("generator_id", pa.string()),
+])
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -109,6 +121,24 @@ def previous_manifest(layout: Layout, date: str, lookback_days: int) -> Manifest
     first = (dt.date.fromisoformat(date) - dt.timedelta(days=lookback_days)).isoformat()
     found = [m for m in list_manifests(layout) if first <= m.date < date]
     return max(found, key=lambda m: (m.date, m.uri)) if found else None
+
+
+def write_created_items(layout: Layout, date: str, run_id: str, rows: list[dict]) -> str | None:
+    """Replace the run's created table (removed when it created nothing); its URI, or None."""
+    uri = layout.published_created(date, run_id)
+    if not rows:
+        if layout.store.exists(uri):
+            layout.store.delete(uri)
+        return None
+    layout.store.write_parquet(uri, pa.Table.from_pylist(sorted(rows, key=lambda r: r["item_id"]),
+                                                         CREATED_ITEMS_SCHEMA))
+    return uri
+
+
+def read_created_items(layout: Layout, date: str, run_id: str) -> list[dict]:
+    """A published run's created items; none when it created nothing."""
+    uri = layout.published_created(date, run_id)
+    return layout.store.read_parquet(uri).to_pylist() if layout.store.exists(uri) else []
 
 
 def read_rows(layout: Layout, uri: str) -> list[dict]:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from generec_core.config import FramesConfig, PipelineConfig
 from generec_core.datasets.items import Item
+from generec_core.editor.selection import ItemFrames
 from generec_core.datasets.layout import Layout
 from generec_core.embedding.encoder import ImageEncoder, encoder_id_for
 from generec_core.storage import parquet_from_bytes
@@ -188,3 +189,23 @@ def load_frame_embeddings(config: PipelineConfig) -> pa.Table:
 def load_video_meta(config: PipelineConfig) -> pa.Table:
     """One row of video facts per embedded item (see ``load_frames``)."""
     return load_frames(config)[1]
+
+
+def frames_by_item(frames: pa.Table, videos: pa.Table) -> dict[str, ItemFrames]:
+    """Each item's sampled frames (not the cover row) as the editor and the creator use them: unit
+    embeddings in time order, their times and poor flags, and the video's duration."""
+    durations = dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist()))
+    rows: dict[str, list[tuple[float, list[float], bool]]] = {}
+    for item, idx, ts, emb, poor in zip(*(frames[c].to_pylist() for c in
+                                          ("item_id", "frame_idx", "ts", "embedding", "is_poor"))):
+        if idx != COVER_FRAME_IDX:
+            rows.setdefault(item, []).append((ts, emb, bool(poor)))
+    out = {}
+    for item, sampled in rows.items():
+        sampled.sort(key=lambda r: r[0])
+        matrix = np.asarray([r[1] for r in sampled], np.float32)
+        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        times = np.asarray([r[0] for r in sampled], np.float64)
+        out[item] = ItemFrames(matrix, times, float(durations.get(item, times[-1])),
+                               np.asarray([r[2] for r in sampled], bool))
+    return out

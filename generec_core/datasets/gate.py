@@ -4,6 +4,8 @@
   the checks as JSON);
 - ``work/run=<id>/gate/rows.parquet``: the shown rows after fallbacks (``GateRow``): the only
   input of publish;
+- ``work/run=<id>/gate/created.parquet``: the created items that passed (``datasets.created``'s schema):
+  the only input of the catalog's created table;
 - ``work/run=<id>/gate/manifest_checks.json``: the great-expectations digest of those rows;
 - ``lake/quarantine/assets/dt=<date>/``: failed assets' bytes, named by content hash (a name may be
   what leaked), and ``failed.jsonl`` with their reasons. A re-run of the date replaces it.
@@ -16,6 +18,7 @@ from typing import TypedDict
 
 import pyarrow as pa
 
+from generec_core.datasets.created import CreatedItem, created_table
 from generec_core.datasets.generated import ShownRow
 from generec_core.datasets.layout import Layout
 from generec_core.storage import sha256_hex
@@ -44,6 +47,17 @@ def write_gate_rows(layout: Layout, run_id: str, rows: pa.Table) -> None:
 
 def read_gate_rows(layout: Layout, run_id: str) -> list[GateRow]:
     return layout.store.read_parquet(layout.gate_rows(run_id)).to_pylist()  # type: ignore[return-value]
+
+
+def write_gate_created(layout: Layout, run_id: str, items: list[CreatedItem]) -> None:
+    layout.store.write_parquet(layout.gate_created(run_id), created_table(items))
+
+
+def read_gate_created(layout: Layout, run_id: str) -> list[CreatedItem]:
+    """The created items publish may publish; none when the gate ran without any (or before the creator existed)."""
+    if not layout.store.exists(layout.gate_created(run_id)):
+        return []
+    return layout.store.read_parquet(layout.gate_created(run_id)).to_pylist()  # type: ignore[return-value]
 
 
 def write_manifest_checks(layout: Layout, run_id: str, checks: dict) -> None:

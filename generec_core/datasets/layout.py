@@ -213,6 +213,14 @@ class Layout:
         """datasets.generated: a style-edited clip, keyed by its edit (clip, styles, group; never a user id)"""
         return join(self.work(run_id), "staged/edited_clips", f"{safe_name(item_id)}-{key}.mp4")
 
+    def created_items(self, run_id: str) -> str:
+        """datasets.created: one row per created item (staged files, audience, sources)"""
+        return join(self.work(run_id), "created/items.parquet")
+
+    def staged_created(self, run_id: str, key: str, ext: str) -> str:
+        """datasets.created: a created video or its cover, named by content (never a user id)"""
+        return join(self.work(run_id), "staged/created", f"{key}.{ext}")
+
     def gate_results(self, run_id: str) -> str:
         """datasets.gate"""
         return join(self.work(run_id), "gate")
@@ -224,6 +232,10 @@ class Layout:
     def gate_rows(self, run_id: str) -> str:
         """datasets.gate: the rows after fallbacks, which publish turns into the manifest"""
         return join(self.gate_results(run_id), "rows.parquet")
+
+    def gate_created(self, run_id: str) -> str:
+        """datasets.gate: the created items that passed, which publish turns into the created table"""
+        return join(self.gate_results(run_id), "created.parquet")
 
     def gate_checks(self, run_id: str) -> str:
         """datasets.gate: the manifest data checks (great-expectations digest)"""
@@ -271,6 +283,10 @@ class Layout:
     def manifest(self, date: str, run_id: str) -> str:
         """datasets.catalog: one row per (user, item) of a published run"""
         return join(self.manifests, f"dt={date}/run={run_id}/manifest.parquet")
+
+    def published_created(self, date: str, run_id: str) -> str:
+        """datasets.catalog: one row per created item of a published run"""
+        return join(self.catalog, f"created/dt={date}/run={run_id}/items.parquet")
 
     @property
     def current(self) -> str:

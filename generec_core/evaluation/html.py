@@ -31,4 +31,4 @@ def _evaluation(summary: dict) -> dict:
                    "clip": [(label, planted.get(key)) for key, label in _PLANTED_CLIPS]}
     return {"users_evaluated": summary["users_evaluated"], "users_without_history": summary["users_without_history"],
             "pairs": summary["pairs"], "items_per_user": items_per_user(summary), "ks": ks, "sections": tables,
-            "planted": planted or None}
+            "planted": planted or None, "created": summary.get("created")}

@@ -8,7 +8,11 @@ and in the catalog row; repurposed: no AI mark). Clips get: decodes to the last 
 duration (matches its window, within bounds), authenticity and safety on frames picked at
 the recorded source times, privacy on name and container tags, identifiability; edited clips
 also the generated bar for authenticity and temporal stability against the clip they were
-edited from (``flicker.py``).
+edited from (``flicker.py``). Created videos (the AI creator's) get: decodes to the last frame,
+duration (what the item says, within the creator's bounds), provenance (the file names the same
+sources as the item; each a real, usable catalogue item and a time range inside it), authenticity
+per segment (frames at the recorded times match the source's stored embeddings), safety and no
+new faces on those frames, privacy and the AI mark.
 
 The models are batched: one encoder pass and one open_nsfw pass per batch of images.
 """
@@ -16,12 +20,14 @@ The models are batched: one encoder pass and one open_nsfw pass per batch of ima
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import av
 import numpy as np
 
 from generec_core.config import GateConfig
+from generec_core.creator.provenance import provenance_in
+from generec_core.editor.selection import ItemFrames
 from generec_core.embedding.base import ImageEncoder
 from generec_core.fidelity.checks import CheckResult, authenticity, cosine
 from generec_core.fidelity.faces import new_faces_check
@@ -56,6 +62,28 @@ class ClipAsset:
     @property
     def edited(self) -> bool:
         return self.edited_from is not None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One sampled source frame a created video must show: where, and what it must look like."""
+
+    segment: int  # index in the video's sources
+    at_s: float  # time in the created video
+    embedding: np.ndarray  # the source frame's stored embedding
+    pixels: np.ndarray | None  # the source frame itself (new faces); None = unavailable
+
+
+@dataclass(frozen=True)
+class CreatedAsset:
+    name: str
+    data: bytes
+    duration_s: float  # what the item says
+    bounds: tuple[float, float]  # the creator's duration bounds
+    sources: Sequence[dict]  # the item's {item_id, start_s, end_s}, in playback order
+    source_durations: dict[str, float]  # usable catalogue items (embedded, not quarantined) -> video duration
+    probes: Sequence[Probe]
+    edited: bool  # frames changed on purpose (restyled, generated): the generated authenticity bar
 
 
 class Auditor:
@@ -133,6 +161,103 @@ class Auditor:
         if asset.edited:
             checks.append(flicker_check(asset.data, asset.edited_from, gate.max_flicker_ratio))
         return checks
+
+
+    def videos(self, assets: Sequence[CreatedAsset]) -> list[list[CheckResult]]:
+        """Per created video: the checks above; the probed frames of all videos go through the models at once."""
+        decoded = []
+        for asset in assets:
+            try:
+                n_frames, fps, frames = decode_clip_at(asset.data, [p.at_s for p in asset.probes])
+            except VideoDecodeError as exc:
+                decoded.append(([CheckResult("decodes", False, None, None, exc.reason)], []))
+                continue
+            duration = n_frames / fps
+            lo, hi = asset.bounds
+            checks = [CheckResult("decodes", True, None, None),
+                      CheckResult.of("duration", abs(duration - asset.duration_s) <= 1 / fps + 1e-6, round(duration, 4),
+                                     round(asset.duration_s, 4), "differs from the item's (truncated?)"),
+                      CheckResult.of("duration_bounds", lo - 1e-6 <= duration <= hi + 1e-6, round(duration, 4),
+                                     [lo, hi], "too short" if duration < lo else "too long")]
+            decoded.append((checks, frames))
+        every = [f for _, frames in decoded for f in frames]
+        embeddings = iter(self.encoder.embed(every)) if every else iter(())
+        unsafe = iter(nsfw_scores(every)) if every else iter(())
+        out = []
+        for asset, (checks, frames) in zip(assets, decoded):
+            if checks[0].passed:
+                checks += self._video_checks(asset, frames, [next(embeddings) for _ in frames],
+                                             [next(unsafe) for _ in frames])
+            out.append(checks)
+        return out
+
+    def _video_checks(self, asset: CreatedAsset, frames: list[np.ndarray], embedded: list[np.ndarray],
+                      unsafe: list[float]) -> list[CheckResult]:
+        gate = self.gate
+        metadata = _safe_metadata(clip_metadata, asset.data)
+        bar = gate.min_authenticity_generated if asset.edited else gate.min_authenticity
+        worst: dict[int, float] = {}
+        for probe, emb in zip(asset.probes, embedded):
+            worst[probe.segment] = min(worst.get(probe.segment, 1.0), cosine(emb, probe.embedding))
+        unchecked = [i for i in range(len(asset.sources)) if i not in worst]
+        failing = sorted(i for i, score in worst.items() if score < bar) + unchecked
+        authentic = CheckResult.of(
+            "authenticity", not failing, round(min(worst.values()), 4) if worst else None, bar,
+            "unlike its source in segment(s) " + ", ".join(
+                f"{i} ({asset.sources[i]['item_id']} {asset.sources[i]['start_s']:.2f}-{asset.sources[i]['end_s']:.2f}s"
+                f"{': no frame checked' if i in unchecked else ''})" for i in failing))
+        faces = [new_faces_check(f, p.pixels, candidate_neighbors=gate.face_candidate_neighbors,
+                                 source_neighbors=gate.face_source_neighbors, min_face_frac=gate.min_face_frac,
+                                 max_new_faces=gate.max_new_faces) for f, p in zip(frames, asset.probes)]
+        return [provenance_check(asset, metadata), authentic,
+                safety_check(max(unsafe, default=0.0), gate.max_nsfw),
+                next((c for c in faces if not c.passed), faces[0] if faces else
+                     CheckResult("new_faces", False, None, gate.max_new_faces, "no frame checked")),
+                identifier_check(asset.name, metadata, self.user_ids),
+                identifiability_check(metadata, True, True)]
+
+
+def created_probes(sources: Sequence[dict], offsets_s: Sequence[float], items: Mapping[str, ItemFrames], fps: int,
+                   transition_s: float, per_segment: int) -> list[tuple[int, float, str, float, np.ndarray]]:
+    """Where a created video must show which stored frames: ``(segment, time in the video, source item, source
+    time, stored embedding)`` for up to ``per_segment`` sampled frames of each segment, away from the crossfades.
+
+    A sampled frame at ``ts`` of a segment placed at ``offset`` is output frame ``(offset + ts - start) * fps``;
+    the probe asks for the middle of that frame, so rounding of stored times never picks its neighbour.
+    """
+    out = []
+    last = len(sources) - 1
+    for n, (source, offset) in enumerate(zip(sources, offsets_s)):
+        frames = items.get(source["item_id"])
+        if frames is None:
+            continue
+        ts = frames.timestamps
+        lo = source["start_s"] + (transition_s if n > 0 else 0.0) - 1e-6
+        hi = source["end_s"] - (transition_s if n < last else 0.0) - 1e-6
+        inside = [int(i) for i in np.flatnonzero((ts >= lo) & (ts < hi))]
+        picked = sorted({inside[round(x)] for x in np.linspace(0, len(inside) - 1, min(len(inside), per_segment))})
+        out += [(n, offset + float(ts[i]) - source["start_s"] + 0.5 / fps, source["item_id"], float(ts[i]),
+                 frames.embeddings[i]) for i in picked]
+    return out
+
+
+def provenance_check(asset: CreatedAsset, metadata: list[str]) -> CheckResult:
+    """The file names exactly the item's sources, each a usable catalogue item and a time range inside its video."""
+    problems = []
+    in_file = provenance_in(metadata)
+    stated = [{"item_id": s["item_id"], "start_s": s["start_s"], "end_s": s["end_s"]} for s in asset.sources]
+    if in_file != stated:
+        problems.append("the file's provenance differs from the item's" if in_file else "no provenance in the file")
+    if not stated:
+        problems.append("no sources")
+    for i, source in enumerate(stated):
+        duration = asset.source_durations.get(source["item_id"])
+        if duration is None:
+            problems.append(f"source {i} ({source['item_id']}) is not a usable catalogue item")
+        elif not 0 <= source["start_s"] < source["end_s"] <= duration + 1e-6:
+            problems.append(f"source {i} ({source['item_id']}) range {source['start_s']:.3f}-{source['end_s']:.3f}s "
+                            f"is outside its video (0-{duration:.3f}s)")
+    return CheckResult.of("provenance", not problems, float(len(stated)), None, "; ".join(problems))
 
 
 def _safe_metadata(read, data: bytes) -> list[str]:

@@ -25,7 +25,8 @@ from generec_core.expectations.verdict import DataQualityError
 from generec_core.kinds import AssetKind, ClipKind, ThumbnailKind
 
 STAGE_OF_KIND = {AssetKind.SELECTED: "personalise", AssetKind.COVER: "personalise", AssetKind.CLIP: "personalise",
-                 AssetKind.GENERATED: "generate", AssetKind.EDITED_CLIP: "generate"}
+                 AssetKind.GENERATED: "generate", AssetKind.EDITED_CLIP: "generate",
+                 AssetKind.CREATED_VIDEO: "create", AssetKind.CREATED_COVER: "create"}
 ACTIVITY_BUCKETS = ((0, "0 likes"), (1, "1-2 likes"), (3, "3-9 likes"), (10, "10+ likes"))
 
 
@@ -127,6 +128,31 @@ def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict]) -> pa.Table:
     return pa.Table.from_pylist(out, schema)
 
 
+CREATOR_RETRIEVER = "creator"
+
+
+def created_rows(items: list[dict], schema: pa.Schema, encoder_id: str | None) -> pa.Table:
+    """One gate row per (recipient, created item that passed): its cover as the thumbnail and the item's cover,
+    its video as the clip; publish turns them into manifest rows like any other."""
+    rows = [{"user_id": user, "item_id": item["item_id"], "shard": None, "retriever": CREATOR_RETRIEVER,
+             "is_cold": False, "thumbnail_kind": ThumbnailKind.CREATED.value, "thumbnail_staged": item["cover_staged"],
+             "cover_staged": item["cover_staged"], "thumbnail_frame_idx": None, "thumbnail_frame_ts": None,
+             "score": item["score"], "clip_staged": item["video_staged"], "clip_start_s": 0.0,
+             "clip_end_s": item["duration_s"], "clip_score": None, "encoder_id": encoder_id,
+             "generator_id": item["generator_id"], "selected_staged": None, "clip_kind": ClipKind.CREATED.value,
+             "clip_generator_id": item["generator_id"], "selected_clip_staged": None, "fallback": None}
+            for item in items for user in item["recipients"]]
+    return pa.Table.from_pylist(rows, schema)
+
+
+def created_summary(items: list[dict], passed: list[dict], verdicts: Mapping[str, dict]) -> dict:
+    """How many created items passed, and why the others did not (their video's and cover's reasons)."""
+    reasons = Counter(r for i in items for a in (i["video_staged"], i["cover_staged"])
+                      for r in verdicts.get(a, {}).get("reasons", []))
+    return {"items": len(items), "passed": len(passed), "pass_rate": _rate(len(passed), len(items)),
+            "recipients": sum(len(i["recipients"]) for i in passed), "failure_reasons": dict(reasons.most_common(5))}
+
+
 def activity_bucket(n_likes: int | None) -> str:
     if n_likes is None:
         return "unknown"
@@ -172,7 +198,8 @@ def _rate(passed: int, total: int) -> float | None:
 def summarise(gate: GateConfig, verdicts: Mapping[str, dict], final: pa.Table, data_checks: dict, bias: dict) -> dict:
     """Pass rates per staging stage, kind and check, the dominant reasons, and the data checks."""
     by_stage: dict[str, dict] = {}
-    for stage, floor in (("personalise", gate.min_pass_rate), ("generate", gate.min_pass_rate_generated)):
+    for stage, floor in (("personalise", gate.min_pass_rate), ("generate", gate.min_pass_rate_generated),
+                         ("create", gate.min_pass_rate_created)):
         mine = [v["passed"] for v in verdicts.values() if STAGE_OF_KIND[v["kind"]] == stage]
         by_stage[stage] = {"assets": len(mine), "passed": sum(mine), "pass_rate": _rate(sum(mine), len(mine)),
                            "floor": floor}

@@ -12,7 +12,8 @@ stage writing inconsistent lineage) halts publish instead of reaching users:
   generated thumbnail has its frame time and score; an original one is the item's cover and
   has neither; a clip has an ordered window;
 * ``clip_kind`` consistent with the clip: set exactly when there is a clip; edited <=>
-  ``clip_generator_id``.
+  ``clip_generator_id``;
+* created items' rows (the AI creator's): named by their creator, their video as a created clip.
 
 GX has no "not NaN" expectation distinct from null, so NaNs are counted per row beforehand
 (``n_nan``) and GX judges the count, as the features suites do for taste vectors.
@@ -29,8 +30,8 @@ import pyarrow.compute as pc
 from generec_core.kinds import ClipKind, ThumbnailKind
 
 SUITE = "gate_manifest"
-SELECTED, GENERATED, ORIGINAL = (k.value for k in (ThumbnailKind.SELECTED, ThumbnailKind.GENERATED,
-                                                   ThumbnailKind.ORIGINAL))
+SELECTED, GENERATED, ORIGINAL, CREATED = (k.value for k in (ThumbnailKind.SELECTED, ThumbnailKind.GENERATED,
+                                                            ThumbnailKind.ORIGINAL, ThumbnailKind.CREATED))
 FLOAT_COLUMNS = ("score", "clip_score", "thumbnail_frame_ts", "clip_start_s", "clip_end_s")
 
 
@@ -108,8 +109,13 @@ def manifest_suite():
         gxe.ExpectColumnValuesToNotBeNull(column="clip_kind", row_condition=clip, meta=guard("a clip has its kind")),
         gxe.ExpectColumnValuesToBeNull(column="clip_kind", row_condition=no_clip,
                                        meta=guard("no clip, no clip kind")),
-        gxe.ExpectColumnValuesToNotBeNull(column="clip_generator_id", row_condition=clip_kind == ClipKind.EDITED.value,
-                                          meta=guard("edited clips name their generator")),
+        gxe.ExpectColumnValuesToNotBeNull(column="clip_generator_id", row_condition=clip_kind.is_in(
+            [ClipKind.EDITED.value, ClipKind.CREATED.value]), meta=guard("edited and created clips name their generator")),
+        *[gxe.ExpectColumnValuesToNotBeNull(column=c, row_condition=kind == CREATED,
+                                            meta=guard("created items name their creator and carry their video"))
+          for c in ("generator_id", "score", "clip_kind")],
+        gxe.ExpectColumnValuesToBeInSet(column="clip_kind", value_set=[ClipKind.CREATED.value],
+                                        row_condition=kind == CREATED, meta=guard("a created item's clip is its video")),
         gxe.ExpectColumnValuesToBeNull(column="clip_generator_id", row_condition=no_clip | (clip_kind ==
                                                                                            ClipKind.SELECTED.value),
                                        meta=guard("only edited clips name a generator")),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
@@ -130,3 +131,30 @@ def group_style(liked: list[tuple[str, float]], covers: CoverLibrary) -> np.ndar
     weights = np.asarray([w for _, w in pairs], np.float64)
     return (np.stack([s for s, _ in pairs]).astype(np.float64) * (weights / weights.sum())[:, None]).sum(0).astype(
         np.float32)
+
+
+@dataclass(frozen=True)
+class GroupTaste:
+    """What generation takes of a taste group: its most weighted liked covers, their palette and style."""
+
+    liked: list[tuple[str, float]]
+    palette: Palette | None
+    style: np.ndarray | None  # None without a style encoder, or when no cover is usable
+
+
+class GroupTastes:
+    """Taste groups' liked covers, palettes and styles, each computed once per stage run (shared by the
+    thumbnail generator, the clip editor and the creator's covers)."""
+
+    def __init__(self, covers: CoverLibrary, weights: dict[str, dict[str, float]], max_covers: int,
+                 with_style: bool) -> None:
+        self.covers, self.weights, self.max_covers, self.with_style = covers, weights, max_covers, with_style
+        self._tastes: dict[str, GroupTaste] = {}
+
+    def of(self, group: str, members: list[str]) -> GroupTaste:
+        """The taste of ``group`` (a cluster or one user) from its ``members``' weights."""
+        if group not in self._tastes:
+            liked = top_liked(members, self.weights, self.max_covers)
+            style = group_style(liked, self.covers) if self.with_style else None
+            self._tastes[group] = GroupTaste(liked, group_palette(liked, self.covers), style)
+        return self._tastes[group]

@@ -2,7 +2,7 @@
 
 Reads what the run published and what it was built from (manifest and its generated assets, worklist ranks, frames,
 tastes, likes up to the date) and, when the root holds a labelled world, its truth; the
-evaluation itself is ``evaluation/summary.py``. Writes ``datasets.evaluation`` for the report
+evaluation itself is ``evaluation/summary.py`` (``evaluation/created.py`` for created items). Writes ``datasets.evaluation`` for the report
 and ``generec evaluate``.
 """
 
@@ -16,11 +16,12 @@ import numpy as np
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, users
 from generec_core.datasets.evaluation import write_evaluation
-from generec_core.datasets.frames import load_frames
+from generec_core.datasets.frames import frames_by_item, load_frames
 from generec_core.datasets.interactions import likes_and_skips
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.truth import read_truth
 from generec_core.embedding.encoder import load_encoder_for
+from generec_core.evaluation.created import created_evaluation
 from generec_core.evaluation.generated import edited_clips, generated_thumbnails
 from generec_core.evaluation.summary import evaluated_items, format_table, summarise
 from generec_core.kinds import ClipKind, ThumbnailKind
@@ -42,6 +43,9 @@ def run(config: PipelineConfig, date: str) -> EvaluateSummary:
                   for section in ("generated", "edited") for row in summary[section] if row["cosine@5"] is not None})
     planted = summary.get("planted") or {}
     brief.update({f"planted {k}": v for k, v in planted.items() if k in ("ours", "random_frame", "pairs")})
+    created = summary.get("created") or {}
+    brief.update({f"created cosine@1 {k}": v for k, v in (created.get("cosine@1") or {}).items()})
+    brief.update({f"created planted {k}": v for k, v in (created.get("planted") or {}).items()})
     return {"users_evaluated": summary["users_evaluated"], **brief}
 
 
@@ -60,9 +64,13 @@ def evaluate(config: PipelineConfig, date: str) -> dict:
     except ObjectNotFound:
         tastes = {}
     likes, _ = likes_and_skips(layout, date, shown_users)
-    made, edits = _generation(config, layout, rows, items)
-    summary = summarise(date, run_id, rows, items, users.worklist_ranks(layout, run_id), tastes, likes,
-                        config.editor, read_truth(layout), made, edits)
+    retrieved = [r for r in rows if r["thumbnail_kind"] != ThumbnailKind.CREATED]
+    made, edits = _generation(config, layout, retrieved, items)
+    truth = read_truth(layout)
+    summary = summarise(date, run_id, retrieved, items, users.worklist_ranks(layout, run_id), tastes, likes,
+                        config.editor, truth, made, edits)
+    summary["created"] = created_evaluation(catalog.read_created_items(layout, date, run_id), rows,
+                                            frames_by_item(frames, videos), tastes, truth)
     write_evaluation(layout, run_id, summary)
     log.info("evaluation %s: %s", run_id, format_table(summary))
     return summary

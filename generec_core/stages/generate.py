@@ -46,9 +46,8 @@ from generec_core.fidelity.metadata import ai_clip_tags, ai_marked_jpeg
 from generec_core.generation.backend import ClipEditor, GenerationRequest, Generator, generation_seed
 from generec_core.generation.clusters import COLD, user_clusters
 from generec_core.generation.generators import NONE, load_generator
-from generec_core.generation.palette import Palette
 from generec_core.generation.plan import ClipEditJob, GenerationJob, plan_clip_edits, plan_jobs, prompt_for
-from generec_core.generation.taste import CoverLibrary, group_palette, group_style, top_liked
+from generec_core.generation.taste import CoverLibrary, GroupTaste, GroupTastes
 from generec_core.storage import ObjectNotFound
 from generec_core.video.clip import clip_frames, encode_clip
 from generec_core.video.decode import VideoDecodeError
@@ -122,13 +121,6 @@ def generate_shard(config: PipelineConfig, date: str, shard: int) -> GenerateSum
 
 
 @dataclass
-class _Taste:
-    liked: list[tuple[str, float]]
-    palette: Palette | None
-    style: np.ndarray | None
-
-
-@dataclass
 class _Outputs:
     lineage: list[dict] = field(default_factory=list)
     shown: dict[int, GeneratedRow] = field(default_factory=dict)  # staged row index -> what generation made
@@ -148,16 +140,11 @@ class _Run:
                                    ItemPalettes(layout),
                                    CoverStyles(layout, encoder.style_model_id) if encoder else None, encoder)
         self.outputs = _Outputs()
-        self._tastes: dict[str, _Taste] = {}
+        self._tastes = GroupTastes(self.covers, weights, config.generation.max_taste_covers, encoder is not None)
 
-    def taste(self, group: str, per_user: bool) -> _Taste:
+    def taste(self, group: str, per_user: bool) -> GroupTaste:
         """A taste group's liked covers, their palette and (for style backends) their style."""
-        if group not in self._tastes:
-            members = [group.removeprefix("user:")] if per_user else self.members.get(group, [])
-            liked = top_liked(members, self.weights, self.config.generation.max_taste_covers)
-            style = group_style(liked, self.covers) if self.generator.style_encoder is not None else None
-            self._tastes[group] = _Taste(liked, group_palette(liked, self.covers), style)
-        return self._tastes[group]
+        return self._tastes.of(group, [group.removeprefix("user:")] if per_user else self.members.get(group, []))
 
     def thumbnails(self, jobs: list[GenerationJob]) -> None:
         for start in range(0, len(jobs), CHUNK):

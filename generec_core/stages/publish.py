@@ -6,7 +6,8 @@ publisher at any point leaves the catalog readable:
 1. Assets are content-addressed (sha256 of their bytes) and written create-only, so they are
    never overwritten and a re-run adds nothing new. Large ones go up in parts (invisible
    until complete).
-2. The date's manifest is replaced whole, with a compare-and-swap on the version read when
+2. The run's created items table (``catalog/created/...``) is replaced whole (removed when it created
+   nothing); then the date's manifest is replaced whole, with a compare-and-swap on the version read when
    the publish *started*: of two publishers of the same date, exactly one commits. (Versions
    are content ETags, so re-committing bytes identical to the live manifest is a no-op that
    succeeds: the catalog is the same whichever identical publisher "won".)
@@ -32,8 +33,9 @@ from typing import Callable, TypedDict
 import pyarrow as pa
 
 from generec_core.config import PipelineConfig, PublishConfig
-from generec_core.datasets.catalog import MANIFEST_SCHEMA, read_current, version
-from generec_core.datasets.gate import GateRow, read_gate_rows
+from generec_core.datasets.catalog import MANIFEST_SCHEMA, read_current, version, write_created_items
+from generec_core.datasets.created import CreatedItem
+from generec_core.datasets.gate import GateRow, read_gate_created, read_gate_rows
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.storage import PreconditionFailed, parquet_bytes, sha256_hex
 
@@ -63,6 +65,7 @@ class PublishSummary(TypedDict, total=False):
     assets_uploaded: int
     assets_restored: int
     manifest: str
+    created_items: int
     current_moved: bool
     dry_run: bool
     published: bool
@@ -81,16 +84,27 @@ def publish(config: PipelineConfig, date: str) -> PublishSummary:
     base_version = version(layout, manifest_uri)  # read first: a same-date publisher committing after this wins
     published, reused = _publish_assets(layout, run_id, rows)
     _checkpoint("after-assets")
+    created = [_created_item(item, published) for item in read_gate_created(layout, run_id)]
+    created_uri = write_created_items(layout, date, run_id, created)
     body = parquet_bytes(_manifest(rows, published, run_id, date))
     _commit_manifest(layout, config.publish, manifest_uri, body, base_version, run_id)
     _checkpoint("after-manifest")
     restored = _restore_missing(layout, reused)
-    pointer = {"run_id": run_id, "date": date, "manifest": manifest_uri, "manifest_sha256": sha256_hex(body)}
+    pointer = {"run_id": run_id, "date": date, "manifest": manifest_uri, "manifest_sha256": sha256_hex(body),
+               **({"created": created_uri} if created_uri else {})}
     moved = _swap_current(config.publish, layout, pointer)
-    log.info("publish run=%s rows=%s assets=%s new=%s restored=%s current_moved=%s",
-             run_id, len(rows), len(published), len(published) - len(reused), restored, moved)
+    log.info("publish run=%s rows=%s assets=%s new=%s restored=%s created=%s current_moved=%s",
+             run_id, len(rows), len(published), len(published) - len(reused), restored, len(created), moved)
     return {"rows": len(rows), "assets": len(published), "assets_uploaded": len(published) - len(reused),
-            "assets_restored": restored, "manifest": manifest_uri, "current_moved": moved}
+            "assets_restored": restored, "manifest": manifest_uri, "created_items": len(created),
+            "current_moved": moved}
+
+
+def _created_item(item: CreatedItem, published: dict[str, str]) -> dict:
+    """A passed created item as the catalog's created table states it (its files at their published URIs)."""
+    return {"item_id": item["item_id"], "video_uri": published[item["video_staged"]],
+            "cover_uri": published[item["cover_staged"]], "title": item["title"], "duration_s": item["duration_s"],
+            "audience": item["audience"], "sources": item["sources"], "generator_id": item["generator_id"]}
 
 
 def _checkpoint(step: str) -> None:

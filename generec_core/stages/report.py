@@ -58,7 +58,8 @@ def build_report(config: PipelineConfig, date: str) -> str:
     evaluated = "evaluate" in recorded and not recorded["evaluate"].get("skipped")
     evaluation = load_evaluation(layout, run_id) if evaluated else None
     facts = RunFacts(attempt, config.run.dry_run, list(task_failures(layout, attempt)), earlier)
-    html = page(run_id, date, recorded, rows, evaluation, _showcase(layout, date, run_id, rows), facts)
+    created = catalog.read_created_items(layout, date, run_id) if rows else []
+    html = page(run_id, date, recorded, rows, evaluation, _showcase(layout, date, run_id, rows), facts, created)
     uri = write_report(layout, run_id, html, attempt)
     log.info("report written: %s", uri)
     return uri

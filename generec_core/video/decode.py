@@ -363,3 +363,28 @@ def sample_item(source: VideoSource, frames: FramesConfig) -> SampledVideo:
     rate = frames.sample_fps if frames.sampling == "rate" else None
     return sample_frames(source, n=frames.frames_per_video, max_side=frames.max_side, rate=rate,
                          limits=SourceLimits.from_config(frames))
+
+
+def frames_at(source: VideoSource, times_s: list[float], max_side: int) -> list[np.ndarray]:
+    """The RGB frames on screen at each time (seconds from the first frame), at most ``max_side``, display-rotated.
+
+    The frame on screen at ``t`` is the last one presented at or before it (a microsecond of slack
+    absorbs float rounding), so a time that is a sampled frame's timestamp returns exactly that frame:
+    the AI creator renders segments with it and the fidelity gate reads them back the same way.
+    """
+    timeline = read_timeline(source)
+    times = timeline.times
+    index = [max(0, min(len(times) - 1, int(np.searchsorted(times, t + 1e-6, side="right")) - 1)) for t in times_s]
+    wanted = {timeline.pts[i] for i in index}
+    size = scaled_size(timeline.width, timeline.height, max_side)
+    kept: dict[int, np.ndarray] = {}
+    for key, frame in iter_decoded(source, timeline):
+        if key in wanted:
+            kept[key] = to_rgb(frame, size)
+            if len(kept) == len(wanted):
+                break
+    missing = wanted - set(kept)
+    if missing:
+        raise VideoDecodeError(f"stream ended before {len(missing)} of the {len(wanted)} frames asked for "
+                               "(truncated or corrupt)", describe(source))
+    return [kept[timeline.pts[i]] for i in index]

@@ -120,7 +120,7 @@ def test_dag_imports_cleanly_and_routes_gpu_tasks(tmp_path):
                               "publish", "evaluate", "report"}
     on_gpu = {task for task, (pool, queue) in placement.items() if pool == "gpu" and queue == "gpu"}
     assert placement["preflight"] == ["default_pool", "default"]
-    assert on_gpu == {"frames", "personalise", "generate", "gate"}  # and nothing else takes a GPU slot
+    assert on_gpu == {"frames", "personalise", "generate", "create", "gate"}  # and nothing else takes a GPU slot
     assert all(pool != "gpu" and queue != "gpu" for task, (pool, queue) in placement.items() if task not in on_gpu)
 
 
@@ -139,9 +139,10 @@ def test_the_ui_explains_the_dag_and_its_defaults_trigger_a_valid_run(tmp_path):
     tasks = dag["tasks"]
     for name, task in tasks.items():
         assert task["doc"], f"{name} has no docs"
-    for name in ("ingest", "frames", "features", "personalise", "generate", "gate", "publish", "report"):
+    for name in ("ingest", "frames", "features", "personalise", "generate", "create", "gate", "publish", "report"):
         assert "**Reads:**" in tasks[name]["doc"] and "**Writes:**" in tasks[name]["doc"], name
     assert tasks["ingest"]["up"] == ["preflight"] and tasks["frames"]["up"] == ["preflight"]
+    assert tasks["create"]["up"] == ["features", "instruct"] and tasks["gate"]["up"] == ["create", "generate"]
     assert tasks["personalise"]["label"] == tasks["generate"]["label"] == "{{ shard_label }}"
     assert tasks["report"]["links"] == ["Run report"]
     assert all(not t["links"] for name, t in tasks.items() if name != "report")

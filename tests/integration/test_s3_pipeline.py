@@ -46,7 +46,7 @@ def _catalog(root: str) -> tuple[dict, list[dict]]:
                 row[column] = row[column][len(root):]
     # the manifest's bytes (so its sha256) embed the root in every asset URI: compare the rest
     pointer = {k: v for k, v in current.items() if k != "manifest_sha256"}
-    return {**pointer, "manifest": current["manifest"][len(root):]}, rows
+    return {**pointer, **{k: current[k][len(root):] for k in ("manifest", "created") if k in current}}, rows
 
 
 def _asset_events(airflow_home: Path) -> list[dict]:

@@ -21,6 +21,10 @@ def _row(user: str, item: str, kind: str, **over) -> dict:
                    generator_id="restyle/lab-v1")
     if kind == "original":
         row.update(thumbnail_staged=f"c/{item}.jpg", thumbnail_frame_ts=None, score=None)
+    if kind == "created":
+        row.update(thumbnail_staged=f"v/{item}.jpg", cover_staged=f"v/{item}.jpg", clip_staged=f"v/{item}.mp4",
+                   thumbnail_frame_ts=None, clip_score=None, clip_end_s=9.0, generator_id="creator-montage-v1",
+                   clip_kind="created", clip_generator_id="creator-montage-v1")
     row.update(over)
     row.setdefault("clip_kind", "selected" if row["clip_staged"] else None)
     row.setdefault("clip_generator_id", None)
@@ -31,7 +35,8 @@ GOOD = [_row("u1", "i1", "selected"), _row("u1", "i2", "generated"), _row("u2", 
         _row("u2", "i2", "selected", clip_staged=None, clip_start_s=None, clip_end_s=None, clip_score=None,
              fallback="clip failed gate: duration: differs from its window"),
         _row("u3", "i1", "generated", clip_kind="edited", clip_staged="e/i1-abc.mp4",
-             clip_generator_id="neural-style/magenta-arbitrary-v1/s0.5-clip-b0.9")]
+             clip_generator_id="neural-style/magenta-arbitrary-v1/s0.5-clip-b0.9"),
+        _row("u1", "created-abc", "created"), _row("u2", "created-abc", "created")]
 PASSED = {a: True for r in GOOD for a in (r["thumbnail_staged"], r["cover_staged"], r["clip_staged"]) if a}
 
 
@@ -60,6 +65,8 @@ def broken():
         _row("kind-without-clip", "i1", "selected", clip_staged=None, clip_start_s=None, clip_end_s=None,
              clip_kind="selected"),
         _row("clip-kind", "i1", "selected", clip_kind="remixed"),
+        _row("created-no-creator", "created-abc", "created", generator_id=None, clip_generator_id=None),
+        _row("created-as-plain-clip", "created-abc", "created", clip_kind="selected"),
     ]
     passed = {**PASSED, "t/i3-f003.jpg": False, "c/i3.jpg": True, "k/i3-w000-007.mp4": True}
     summary, _ = validate_manifest(_table(rows), passed, "test-broken")
@@ -83,7 +90,9 @@ def test_consistent_rows_pass():
     "expect_column_values_to_be_in_set(thumbnail_is_cover) — an original thumbnail is the item's cover",
     "expect_column_values_to_be_in_set(thumbnail_kind) — known kinds",
     "expect_column_pair_values_a_to_be_greater_than_b() — clip windows are ordered",
-    "expect_column_values_to_not_be_null(clip_generator_id) — edited clips name their generator",
+    "expect_column_values_to_not_be_null(clip_generator_id) — edited and created clips name their generator",
+    "expect_column_values_to_not_be_null(generator_id) — created items name their creator and carry their video",
+    "expect_column_values_to_be_in_set(clip_kind) — a created item's clip is its video",
     "expect_column_values_to_be_null(clip_generator_id) — only edited clips name a generator",
     "expect_column_values_to_not_be_null(clip_kind) — a clip has its kind",
     "expect_column_values_to_be_null(clip_kind) — no clip, no clip kind",
