@@ -50,6 +50,7 @@ from generec_core.video.decode import VideoDecodeError, frames_at
 log = logging.getLogger(__name__)
 
 CREATOR_VERSION = 1
+VIDEO_CACHE = 64  # source videos held in memory at once
 DIFFUSERS = "diffusers"
 
 
@@ -164,9 +165,14 @@ class _Creator:
         return []
 
     def _video(self, item_id: str) -> bytes:
-        if item_id not in self._videos:
-            self._videos[item_id] = self.layout.store.read_bytes(self.items[item_id].video_uri)
-        return self._videos[item_id]
+        """A source video's bytes; the most recently used ``VIDEO_CACHE`` stay in memory (audiences share sources)."""
+        data = self._videos.pop(item_id, None)
+        if data is None:
+            data = self.layout.store.read_bytes(self.items[item_id].video_uri)
+            if len(self._videos) >= VIDEO_CACHE:
+                self._videos.pop(next(iter(self._videos)))
+        self._videos[item_id] = data
+        return data
 
     def _render(self, audience: Audience, segments: list[Segment], clips: list[list[np.ndarray]]
                 ) -> tuple[Montage, str, bool]:
