@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import logging
 from collections import Counter
-from typing import Mapping, TypedDict
+from typing import Callable, Mapping, TypedDict
 
 import numpy as np
 
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 CREATOR_VERSION = 1
 VIDEO_CACHE = 64  # source videos held in memory at once
+Edit = Callable[[list[np.ndarray]], list[np.ndarray]]
 DIFFUSERS = "diffusers"
 
 
@@ -133,8 +134,8 @@ class _Creator:
             self.counts["skipped_bad_source"] += 1
             return None
         sources: list[Source] = [{"item_id": s.item_id, "start_s": s.start_s, "end_s": s.end_s} for s in segments]
-        montage, creator_id, edited = self._render(audience, segments, clips)
-        video = encode(montage, created_video_tags(creator_id, sources), self._editor(audience))
+        montage, creator_id, edit = self._render(audience, segments, clips)
+        video = encode(montage, created_video_tags(creator_id, sources), edit)
         key = hashlib.sha256(video).hexdigest()[:16]
         video_uri = self.layout.staged_created(self.run_id, key, "mp4")
         self.layout.store.write_bytes(video_uri, video)
@@ -146,7 +147,8 @@ class _Creator:
                 "title": title_for([(self.items[s.item_id].topics, s.duration_s) for s in segments], audience.styles),
                 "duration_s": round(montage.duration_s, 6), "audience": audience.audience, "recipients": shown_to,
                 "sources": sources, "offsets_s": [round(o, 6) for o in montage.offsets_s],
-                "score": round(float(audience.taste @ mean), 6), "generator_id": creator_id, "edited": edited,
+                "score": round(float(audience.taste @ mean), 6), "generator_id": creator_id,
+                "edited": edit is not None or self.cfg.backend == DIFFUSERS,
                 "cover_item_id": segments[0].item_id, "cover_ts": segments[0].best_ts,
                 "cover_generator_id": cover_generator, "topics": sorted(topics)}
 
@@ -175,30 +177,28 @@ class _Creator:
         return data
 
     def _render(self, audience: Audience, segments: list[Segment], clips: list[list[np.ndarray]]
-                ) -> tuple[Montage, str, bool]:
-        """(the joined frames, the creator id, whether the frames differ from the footage on purpose)."""
+                ) -> tuple[Montage, str, Edit | None]:
+        """(the joined frames, the creator id, the edit applied to them before encoding, if any).
+
+        diffusers: each segment becomes one generated keyframe; montage: the footage, restyled for a user who
+        asked for styles when the generator can edit clips.
+        """
         transition = int(round(self.cfg.transition_s * self.cfg.fps))
         creator_id = f"creator-{self.cfg.backend}-v{CREATOR_VERSION}"
+        generator = self.generator
         if self.cfg.backend == DIFFUSERS:
-            assert self.generator is not None
+            assert generator is not None
             keyframes = self._generate([(audience, s, clip[_best_index(s, self.cfg.fps)])
                                         for s, clip in zip(segments, clips)])
-            clips = [[k] * len(clip) for k, clip in zip(keyframes, clips)]
-            return assemble(clips, self.cfg.fps, transition, self.cfg.max_side), \
-                f"{creator_id}+{self.generator.generator_id}", True
-        editor = self._editor(audience)
-        if editor is not None:
-            assert self.generator is not None and self.generator.clip_editor is not None
-            creator_id = f"{creator_id}+{self.generator.clip_editor.clip_generator_id}"
-        return assemble(clips, self.cfg.fps, transition, self.cfg.max_side), creator_id, editor is not None
-
-    def _editor(self, audience: Audience):
-        """A user's own montage is restyled in the styles they asked for, when the generator can edit clips."""
-        if self.cfg.backend == DIFFUSERS or not audience.styles or self.generator is None \
-                or self.generator.clip_editor is None:
-            return None
-        editor = self.generator.clip_editor
-        return lambda frames: editor.edit_clip(frames, None, audience.styles)
+            clips = [[k if k is not None else f for f in clip] for k, clip in zip(keyframes, clips)]
+            creator_id = f"{creator_id}+{generator.generator_id}"
+            return assemble(clips, self.cfg.fps, transition, self.cfg.max_side), creator_id, None
+        montage = assemble(clips, self.cfg.fps, transition, self.cfg.max_side)
+        editor = generator.clip_editor if generator is not None else None
+        if not audience.styles or editor is None:
+            return montage, creator_id, None
+        return montage, f"{creator_id}+{editor.clip_generator_id}", \
+            lambda frames: editor.edit_clip(frames, None, audience.styles)
 
     def _cover(self, audience: Audience, best: Segment, frame: np.ndarray) -> tuple[bytes, str]:
         """The cover: the best frame rendered in the audience's style; the frame itself (still AI-marked, as the
