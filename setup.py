@@ -27,6 +27,7 @@ RUNTIME = [
     "numpy==2.4.6",
     "scipy==1.17.1",  # sparse taste aggregation in the Spark features scorer (already in the tree via scikit-image)
     "tqdm==4.70.1",
+    "matplotlib==3.10.7",  # the run report's charts (take rate per night, evaluation/replay_chart.py)
     "jinja2==3.1.6",  # run report HTML (generec_core/templates/*.j2); already in the tree via Airflow
     "markupsafe==3.0.4",  # Jinja2's escaping, used directly to embed rendered report sections
     "scikit-learn==1.9.1",  # k-means of palettes and fallback taste clusters; already in the tree

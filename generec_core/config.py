@@ -102,6 +102,7 @@ class FeaturesConfig:
     als_reg: float = 0.1
     als_alpha: float = 10.0  # implicit-feedback confidence scale
     seed: int = 42  # k-means and ALS initialisation: a re-run gives the same clusters and candidates
+    feedback_days: int = 28  # impressions and clicks (contract v2) the candidate bandit learns from
 
     def __post_init__(self) -> None:
         if self.taste_mode not in ("weighted", "paper"):
@@ -119,11 +120,12 @@ class IngestConfig:
     max_line_bytes: int = 65536  # longer lines are quarantined unparsed as oversized_line
     max_id_chars: int = 256  # longer event/user/item ids are quarantined as bad_id:<field>
     max_watch_ms: int = 86_400_000  # a watch longer than a day is implausible:watch_ms (so is a negative one)
+    impression_lookback_days: int = 7  # an impression_id must name an impression of the date or of this many days before
 
     def __post_init__(self) -> None:
         if self.max_line_bytes < 64:
             raise ValueError(f"ingest.max_line_bytes must be >= 64, got {self.max_line_bytes}")
-        if self.max_id_chars < 1 or self.max_watch_ms < 1:
+        if self.max_id_chars < 1 or self.max_watch_ms < 1 or self.impression_lookback_days < 0:
             raise ValueError("ingest.max_id_chars and max_watch_ms must be >= 1")
 
 
@@ -165,6 +167,19 @@ class EditorConfig:
     clip_stability_margin: float = 0.02  # mean-cosine gain needed to replace the clip shown before
     stability_lookback_days: int = 7  # how far back "shown before" looks for a published manifest
     chunk_rows: int = 32768  # scorer block size (taste + frame rows): bounds peak memory
+    # Serving candidates (editor/candidates.py): besides the chosen thumbnail, the next best frames
+    # (runner-ups, none closer than this cosine to a frame already offered), the selected frame of a
+    # generated thumbnail and the original cover; the chosen one is shown with 1 - exploration, the
+    # others share the exploration, so every candidate has a known, non-zero probability.
+    runner_ups: int = 1
+    runner_up_max_similarity: float = 0.9
+    exploration: float = 0.1
+    # The candidate bandit (editor/bandit.py): a Beta prior per candidate centred on prior_take_rate scaled by
+    # its taste score relative to the row's best, worth prior_strength impressions; candidates are ranked by
+    # posterior mean + ucb_width posterior standard deviations, on their taste group's impressions and clicks.
+    prior_take_rate: float = 0.1
+    prior_strength: float = 20.0
+    ucb_width: float = 1.0
     device: str = "auto"  # "auto" picks CUDA when present
 
     def __post_init__(self) -> None:
@@ -176,6 +191,10 @@ class EditorConfig:
             raise ValueError(f"editor clip bounds need 0 <= clip_min_s <= clip_max_s, got {self.clip_min_s}, {self.clip_max_s}")
         if self.stability_margin < 0 or self.clip_stability_margin < 0:
             raise ValueError("editor stability margins must be >= 0")
+        if self.runner_ups < 0 or not 0 < self.runner_up_max_similarity <= 1 or not 0 <= self.exploration < 1:
+            raise ValueError("editor needs runner_ups >= 0, 0 < runner_up_max_similarity <= 1, 0 <= exploration < 1")
+        if not 0 < self.prior_take_rate < 1 or self.prior_strength <= 0 or self.ucb_width < 0:
+            raise ValueError("editor needs 0 < prior_take_rate < 1, prior_strength > 0 and ucb_width >= 0")
         if self.chunk_rows < 64:
             raise ValueError(f"editor.chunk_rows must be >= 64, got {self.chunk_rows}")
 

@@ -26,6 +26,16 @@ class AssetKind(StrEnum):
     CREATED_COVER = "created_cover"
 
 
+class CandidateKind(StrEnum):
+    """What a serving candidate of a (user, item) row is (the manifest's ``candidates``)."""
+
+    SELECTED = "selected"  # the frame that matches the user's taste best
+    RUNNER_UP = "runner-up"  # the next best distinct frame(s)
+    GENERATED = "generated"
+    ORIGINAL = "original"  # the item's own cover
+    CREATED = "created"  # a created item's cover
+
+
 class ClipKind(StrEnum):
     """What a (user, item) row's clip is (null when the row has none)."""
 

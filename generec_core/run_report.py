@@ -62,6 +62,15 @@ class EditedSample:
     source_clip: str = ""  # data: URI (the unedited clip is not published for an edited row)
 
 
+@dataclass
+class Learning:
+    """Learning from clicks: tonight's replay of the date's logs, the simulated truth, and the chart of all nights."""
+
+    replay: dict  # the ``replay`` section of evaluation/replay.py
+    truth: dict  # policy -> true take rate (a simulated demo audience); empty elsewhere
+    chart: str  # data: URI of the PNG ("" when it could not be drawn)
+
+
 def showcase_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     """Published rows to show: the first generated thumbnail of up to SHOWCASE_USERS users, and up to
     SHOWCASE_CLIPS edited clips of distinct users (rows are in manifest order: user, item)."""
@@ -91,7 +100,7 @@ def video_data_uri(mp4: bytes) -> str:
 
 def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict], evaluation: dict | None,
          showcase: tuple[list[GeneratedSample], list[EditedSample]] = ([], []), facts: RunFacts | None = None,
-         created: list[dict] | None = None) -> str:
+         created: list[dict] | None = None, learning: Learning | None = None) -> str:
     """The page (``templates/report.html.j2``): this run's failures, stage metrics, data quality, gate,
     evaluation, generation showcase (``showcase``: samples made by ``showcase_rows`` and filled by the
     report stage), the created items this run published (the catalog's created table), gallery. ``stage_metrics`` are this run's records only (see ``metrics.of_attempt``)."""
@@ -108,6 +117,7 @@ def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict
                   data_quality=Markup(data_quality_section(stage_metrics)), gate_details=Markup(gate_section(gate)),
                   evaluation=Markup(evaluation_section(evaluation)), generation=_generation(stage_metrics),
                   generated_samples=showcase[0], edited_samples=showcase[1], created=_created(created or []),
+                  learning=learning,
                   gallery=_gallery(rows))
 
 

@@ -44,7 +44,8 @@ STAGES: tuple[Stage, ...] = (
           writes=("frames", "frames.quarantine", "items.rejected"), accelerator=True),
     Stage("features", "Spark: taste vectors, taste clusters, candidates (taste + ALS), sharded worklist; then "
           "the features data-quality gate", upstream=("ingest", "frames"),
-          reads=("interactions.lake", "frames"), writes=("users", "taste_weights", "worklist", "expectations"),
+          reads=("interactions.lake", "frames"),
+          writes=("users", "taste_weights", "worklist", "thumbnail_feedback", "expectations"),
           spark=True, verdict=True),
     Stage("personalise", "AI editor, per shard: the thumbnail frame and the clip each user's taste prefers",
           upstream=("instruct", "features"),
@@ -64,17 +65,19 @@ STAGES: tuple[Stage, ...] = (
           writes=("created", "palettes", "cover_styles"), accelerator=True),
     Stage("gate", "fidelity checks on every staged, generated and created asset; fallbacks; halts publish below "
           "a pass-rate floor or when the manifest's data checks fail", upstream=("generate", "create"),
-          reads=("staged", "generated", "created", "frames", "frames.quarantine", "items", "users"),
+          reads=("staged", "generated", "created", "frames", "frames.quarantine", "items", "users",
+                 "thumbnail_feedback"),
           writes=("gate", "gate.quarantine", "expectations"), accelerator=True, verdict=True),
     Stage("publish", "content-addressed assets (create-only), the date's manifest and created items, then "
           "catalog/CURRENT (compare-and-swap); a dry run publishes nothing", upstream=("gate",),
           reads=("gate",), writes=("catalog",)),
-    Stage("evaluate", "Cosine@K in the paper's table form, and the planted-taste share where the world has "
-          "labelled truth", upstream=("publish",),
+    Stage("evaluate", "Cosine@K in the paper's table form, the planted-taste share where the world has "
+          "labelled truth, and the off-policy replay of the date's logs (contract v2)", upstream=("publish",),
           reads=("catalog", "worklist", "frames", "users", "interactions.lake", "truth"), writes=("evaluation",)),
     Stage("report", "the run's HTML page: stage counts and timings, data quality, gate, evaluation, generation "
           "samples (liked covers, source, result), gallery",
-          upstream=("evaluate",), reads=("metrics", "catalog", "evaluation", "gate", "taste_weights", "items"),
+          upstream=("evaluate",),
+          reads=("metrics", "catalog", "evaluation", "gate", "taste_weights", "items", "truth"),
           writes=("reports",), always=True),
 )
 BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}

@@ -117,7 +117,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{world.n_events} events over {len(world.dates)} days; running {date}", file=sys.stderr)
     state = run_dag(args.root, date, None, args.shards, args.verbose, _dag_params(args.param))
     _summarise(args.root, date, state)
+    for night in range(1, args.nights + 1):
+        if not state.endswith("success"):
+            break
+        date, state = _simulated_night(args, world.dates[-1], night)
     return 0 if state.endswith("success") else 1
+
+
+def _simulated_night(args: argparse.Namespace, last_day: str, night: int) -> tuple[str, str]:
+    """The simulated audience is served the live catalog for a day, then the pipeline runs that day on its logs."""
+    from datetime import date as Date, timedelta
+
+    from generec_core.config import normalise_root
+    from generec_core.datasets.layout import Layout
+    from generec_core.demo.simulator import add_learned_truth, simulate_night
+
+    date = (Date.fromisoformat(last_day) + timedelta(days=night)).isoformat()
+    layout = Layout(normalise_root(args.root))
+    record = simulate_night(layout, date)
+    print(f"[generec] night {night} ({date}): the simulated audience saw {record['impressions']} thumbnails and "
+          f"clicked {record['clicks']}; running {date}", file=sys.stderr)
+    state = run_dag(args.root, date, None, args.shards, args.verbose, _dag_params(args.param))
+    record = add_learned_truth(layout, date) or record
+    print(f"[generec] night {night} ({date}): true take rates " + ", ".join(
+        f"{k} {v:.3f}" for k, v in record["true_take_rate"].items() if v is not None), file=sys.stderr)
+    _summarise(args.root, date, state)
+    return date, state
 
 
 # Subcommand modules beyond demo/run: each exposes ``register(subparsers)``. Add a feature's
@@ -141,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, default=500)
     demo.add_argument("--items", type=int, default=100)
     demo.add_argument("--days", type=int, default=7)
+    demo.add_argument("--nights", type=int, default=0,
+                      help="then simulate an audience for N more nights: it is served each night's catalog, clicks "
+                           "by its planted taste, and its logs feed the next night (learning from clicks)")
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="run the nightly DAG for one logical date through Airflow")

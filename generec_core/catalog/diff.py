@@ -16,7 +16,7 @@ from generec_core.storage import Store
 
 COMPARED: tuple[str, ...] = ("thumbnail_uri", "thumbnail_kind", "thumbnail_frame_ts", "cover_uri", "clip_uri",
                              "clip_start_s", "clip_end_s", "score", "clip_score", "retriever", "fallback",
-                             "encoder_id", "generator_id", "clip_kind", "clip_generator_id")
+                             "encoder_id", "generator_id", "clip_kind", "clip_generator_id", "candidates")
 
 
 @dataclass
@@ -65,9 +65,17 @@ def _changed_fields(a: dict, b: dict) -> dict[str, tuple]:
         va, vb = a.get(name), b.get(name)
         if name in ASSET_COLUMNS:
             va, vb = asset_name(va), asset_name(vb)
+        elif name == "candidates":
+            va, vb = _offered(va), _offered(vb)
         if not _same(va, vb):
             out[name] = (va, vb)
     return out
+
+
+def _offered(candidates: list[dict] | None) -> tuple:
+    """Candidates by content address (a catalog copied to another root offers the same), probabilities rounded."""
+    return tuple((asset_name(c["thumbnail_uri"]), c["kind"], c["frame_ts"], round(c["probability"], 9))
+                 for c in candidates or [])
 
 
 def _same(a: object, b: object) -> bool:

@@ -45,6 +45,9 @@ DATASETS: dict[str, Dataset] = {
     "frames.quarantine": Dataset("frames", "lake/quarantine/items/<item>.json", "items whose video is unusable"),
     "palettes": Dataset("palettes", "features/palettes/<version>/items/<item>.json", "cover colour palettes"),
     "users": Dataset("users", "features/users/dt=<date>/", "taste, cluster, likes per user (Spark)"),
+    "thumbnail_feedback": Dataset("feedback", "features/thumbnail_feedback/dt=<date>/",
+                                  "impressions and clicks per (taste cluster, thumbnail asset), from contract v2 "
+                                  "logs (Spark)"),
     "taste_weights": Dataset("users", "features/taste_weights/dt=<date>/",
                              "what each (user, item) weighs in the taste, with recency (Spark)"),
     "cover_styles": Dataset("cover_styles", "features/cover_styles/<model>/items/<item>.json",
@@ -68,7 +71,8 @@ DATASETS: dict[str, Dataset] = {
                                   "manifest.parquet, catalog/created/dt=<date>/run=<run_id>/items.parquet, "
                                   "catalog/CURRENT", "what users are served; the items the creator made"),
     "evaluation": Dataset("evaluation", "work/run=<run_id>/evaluation/summary.json", "Cosine@K, planted share"),
-    "truth": Dataset("truth", "demo/truth/{users,items}.jsonl", "labelled ground truth (demo worlds only)",
+    "truth": Dataset("truth", "demo/truth/{users,items}.jsonl, demo/simulation/dt=<date>/truth.json",
+                     "labelled ground truth (demo worlds only); a simulated audience's true take rates",
                      "the demo world (generec demo)"),
     "reports": Dataset("reports", "reports/run=<run_id>/index.html, reports/attempt=<orchestrator run>/"
                                   "{index.html,failure.json,failures/<task>.json}",

@@ -26,6 +26,8 @@ from generec_core.datasets.created import SOURCE_TYPE
 from generec_core.datasets.layout import Layout, manifest_key, run_id_for
 from generec_core.storage import ObjectNotFound
 
+CANDIDATE_TYPE = pa.struct([("thumbnail_uri", pa.string()), ("kind", pa.string()),  # kinds.CandidateKind
+                            ("frame_ts", pa.float64()), ("probability", pa.float64())])
 MANIFEST_SCHEMA = pa.schema([
     ("user_id", pa.string()), ("item_id", pa.string()),
     ("thumbnail_uri", pa.string()), ("thumbnail_kind", pa.string()), ("thumbnail_frame_ts", pa.float64()),
@@ -35,6 +37,8 @@ MANIFEST_SCHEMA = pa.schema([
     ("fallback", pa.string()), ("run_id", pa.string()), ("date", pa.string()),
     ("encoder_id", pa.string()), ("generator_id", pa.string()),
     ("clip_kind", pa.string()), ("clip_generator_id", pa.string()),  # kinds.ClipKind (null without a clip)
+    # what a serving system may show, the thumbnail first, each with its probability (they sum to 1)
+    ("candidates", pa.list_(CANDIDATE_TYPE)),
 ])
 ASSET_COLUMNS: tuple[str, ...] = ("thumbnail_uri", "cover_uri", "clip_uri")
 CREATED_ITEMS_SCHEMA = pa.schema([
@@ -154,4 +158,5 @@ def asset_name(uri: str | None) -> str | None:
 
 
 def referenced_assets(rows: list[dict]) -> set[str]:
-    return {asset_name(r[c]) for r in rows for c in ASSET_COLUMNS if r.get(c)}
+    return ({asset_name(r[c]) for r in rows for c in ASSET_COLUMNS if r.get(c)} |
+            {asset_name(c["thumbnail_uri"]) for r in rows for c in r.get("candidates") or []})

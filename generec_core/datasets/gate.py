@@ -33,6 +33,7 @@ class Verdict(TypedDict):
 
 class GateRow(ShownRow):
     fallback: str | None  # which assets failed and why, when the row shows a fallback
+    candidates: list[dict]  # serving candidates {staged, kind, frame_ts, probability}, the shown one first
 
 
 def write_verdicts(layout: Layout, run_id: str, verdicts: dict[str, Verdict]) -> None:

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 EVENT_TYPES: tuple[str, ...] = ("impression", "click", "like", "share", "skip", "watch")
-LAKE_COLUMNS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts", "watch_ms", "dt")
+# contract v2 added thumbnail_uri + propensity (impressions) and impression_id (what a click, like or
+# watch follows); v1 partitions read them as null
+LAKE_COLUMNS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts", "watch_ms",
+                                 "thumbnail_uri", "propensity", "impression_id", "dt")
 QUARANTINE_COLUMNS: tuple[str, ...] = ("line", "line_bytes", "reason", "dt")
 FEEDBACK_EVENTS: tuple[str, ...] = ("like", "skip")
 
@@ -43,6 +46,9 @@ def lake_schema() -> "StructType":
         T.StructField("event_type", T.StringType()),
         T.StructField("ts", T.TimestampType()),
         T.StructField("watch_ms", T.LongType()),
+        T.StructField("thumbnail_uri", T.StringType()),
+        T.StructField("propensity", T.DoubleType()),
+        T.StructField("impression_id", T.StringType()),
         T.StructField("dt", T.StringType()),
     ])
 
@@ -120,3 +126,24 @@ def feedback_events(layout: Layout, date: str, days: int) -> list[tuple[str, str
             raise
         events.extend(zip(*(table.column(c).to_pylist() for c in ("user_id", "item_id", "event_type"))))
     return sorted((u, i, e) for u, i, e in events if u and i and e in FEEDBACK_EVENTS)
+
+
+SERVED_COLUMNS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "thumbnail_uri", "propensity",
+                                   "impression_id")
+
+
+def served_impressions(layout: Layout, date: str) -> tuple[list[dict], set[str]]:
+    """The date's contract v2 impressions (``thumbnail_uri`` and ``propensity`` set), and the ids of those a
+    click of the same date names. None of either in a v1 partition."""
+    try:
+        table = layout.store.read_parquet(layout.lake_interactions(date))
+    except Exception as exc:  # noqa: BLE001 -- a missing partition is normal, anything else is not
+        if is_missing(exc):
+            return [], set()
+        raise
+    if not set(SERVED_COLUMNS) <= set(table.column_names):
+        return [], set()
+    rows = table.select(list(SERVED_COLUMNS)).to_pylist()
+    shown = [r for r in rows if r["event_type"] == "impression" and r["thumbnail_uri"] and r["propensity"]]
+    clicked = {r["impression_id"] for r in rows if r["event_type"] == "click" and r["impression_id"]}
+    return shown, clicked

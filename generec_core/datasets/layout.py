@@ -156,6 +156,10 @@ class Layout:
         """datasets.users: the weight of each (user, item) in the taste (Spark folder)"""
         return join(self.root, f"features/taste_weights/dt={date}")
 
+    def thumbnail_feedback(self, date: str) -> str:
+        """datasets.feedback: impressions and clicks per (taste cluster, thumbnail asset) (Spark folder)"""
+        return join(self.root, f"features/thumbnail_feedback/dt={date}")
+
     def guidance(self, date: str) -> str:
         """datasets.guidance: one record per user (JSONL). A sibling of ``features/users/dt=``, not inside
         it: the Spark features job overwrites that folder, and readers take every Parquet file below it."""
@@ -261,6 +265,15 @@ class Layout:
         """datasets.evaluation"""
         return join(self.work(run_id), "evaluation/summary.json")
 
+    def replay(self, run_id: str) -> str:
+        """datasets.evaluation: the off-policy evaluation of the date's logs"""
+        return join(self.work(run_id), "evaluation/replay.json")
+
+    @property
+    def runs(self) -> str:
+        """Every run's audit zone (``work/run=<id>/``): where the history of replays is listed"""
+        return join(self.root, "work")
+
     # --- catalog -----------------------------------------------------------------------------
     @property
     def catalog(self) -> str:
@@ -328,6 +341,15 @@ class Layout:
     def truth_users(self) -> str:
         """datasets.truth: each user's planted favourite categories"""
         return join(self.root, "demo/truth/users.jsonl")
+
+    def simulation_truth(self, date: str) -> str:
+        """datasets.truth: what the demo's simulated audience really did on a night (true take rates)"""
+        return join(self.root, f"demo/simulation/dt={date}/truth.json")
+
+    @property
+    def simulation(self) -> str:
+        """datasets.truth: every simulated night"""
+        return join(self.root, "demo/simulation")
 
     @property
     def truth_items(self) -> str:

@@ -34,8 +34,12 @@ class StagedRow(TypedDict):
     clip_end_s: float | None
     clip_score: float | None
     encoder_id: str
+    runner_ups: list[dict]  # RUNNER_UP_TYPE: the next best distinct frames, staged (serving candidates)
+    cover_score: float | None  # cosine of the user's taste to the item's cover (the cover as a candidate)
 
 
+RUNNER_UP_TYPE = pa.struct([("staged", pa.string()), ("frame_idx", pa.int32()), ("frame_ts", pa.float64()),
+                            ("score", pa.float64())])
 STAGED_ROWS_SCHEMA = pa.schema([
     ("user_id", pa.string()), ("item_id", pa.string()), ("shard", pa.int32()),
     ("retriever", pa.string()), ("is_cold", pa.bool_()),
@@ -44,6 +48,7 @@ STAGED_ROWS_SCHEMA = pa.schema([
     ("score", pa.float64()),
     ("clip_staged", pa.string()), ("clip_start_s", pa.float64()), ("clip_end_s", pa.float64()),
     ("clip_score", pa.float64()), ("encoder_id", pa.string()),
+    ("runner_ups", pa.list_(RUNNER_UP_TYPE)), ("cover_score", pa.float64()),
 ])
 
 

@@ -7,7 +7,9 @@ them the same way. The evaluate stage reads them, when present, to score the edi
 - ``demo/truth/users.jsonl``: ``{user_id, favourite_categories, cold_start}``;
 - ``demo/truth/items.jsonl``: ``{item_id, primary_category, segments: [{category, start_s, end_s}],
   duration_s, fps, cover, cover_time_s, defect}``;
-- ``demo/world.json``: the parameters and summary of the build (written last).
+- ``demo/world.json``: the parameters and summary of the build (written last);
+- ``demo/simulation/dt=<date>/truth.json``: a simulated night (``demo/simulator.py``): the impressed
+  (user, item) contexts and each thumbnail policy's true take rate on them.
 """
 
 from __future__ import annotations
@@ -87,3 +89,20 @@ def read_truth(layout: Layout) -> LabelledTruth | None:
         return LabelledTruth(read_truth_users(layout), read_truth_items(layout))
     except ObjectNotFound:
         return None
+
+
+def write_simulation_truth(layout: Layout, date: str, truth: dict) -> None:
+    layout.store.write_text(layout.simulation_truth(date), json.dumps(truth, indent=1, sort_keys=True))
+
+
+def read_simulation_truth(layout: Layout, date: str) -> dict | None:
+    try:
+        return json.loads(layout.store.read_text(layout.simulation_truth(date)))
+    except ObjectNotFound:
+        return None
+
+
+def simulated_nights(layout: Layout) -> list[str]:
+    """The dates a simulated audience was served, oldest first."""
+    return sorted(uri.rsplit("/dt=", 1)[1].split("/", 1)[0]
+                  for uri in layout.store.list_uris(layout.simulation, "truth.json"))

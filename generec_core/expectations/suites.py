@@ -30,6 +30,7 @@ KEYS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts")
 # Spark type names as GX's Spark backend reports them
 LAKE_TYPES: dict[str, str] = {"event_id": "StringType", "user_id": "StringType", "item_id": "StringType",
                               "event_type": "StringType", "ts": "TimestampType", "watch_ms": "LongType",
+                              "thumbnail_uri": "StringType", "propensity": "DoubleType", "impression_id": "StringType",
                               "dt": "StringType"}
 RETRIEVERS: tuple[str, ...] = ("taste_knn", "popular", "als", "taste_knn+als", "popular+als")
 
@@ -52,6 +53,8 @@ def interactions_lake(date: str, interval: tuple[datetime, datetime], columns: t
         gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=lo, max_value=hi, strict_max=True,
                                           meta={"guards": f"ts inside [{lo.isoformat()}, {hi.isoformat()})"}),
         gxe.ExpectColumnValuesToBeBetween(column="watch_ms", min_value=0, meta={"guards": "non-negative watch time"}),
+        gxe.ExpectColumnValuesToBeBetween(column="propensity", min_value=0, max_value=1, strict_min=True,
+                                          meta={"guards": "propensities in (0, 1]"}),
         gxe.ExpectColumnValuesToBeUnique(column="event_id", meta={"guards": "one row per event (dedup)"}),
         gxe.ExpectColumnValuesToBeInSet(column="dt", value_set=[date], meta={"guards": "rows in their partition"}),
         gxe.ExpectTableRowCountToBeBetween(min_value=1, meta={"guards": "a day with events"}),

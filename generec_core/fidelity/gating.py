@@ -20,9 +20,15 @@ from typing import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generec_core.config import GateConfig
+from generec_core.config import EditorConfig, GateConfig
 from generec_core.expectations.verdict import DataQualityError
+from generec_core.editor.bandit import Feedback, rank
+from generec_core.editor.candidates import offered, promote, with_probabilities
 from generec_core.kinds import AssetKind, ClipKind, ThumbnailKind
+
+# A gate row's serving candidate (staged asset); publish swaps in the published URI.
+CANDIDATE_TYPE = pa.struct([("staged", pa.string()), ("kind", pa.string()), ("frame_ts", pa.float64()),
+                            ("score", pa.float64()), ("probability", pa.float64())])
 
 STAGE_OF_KIND = {AssetKind.SELECTED: "personalise", AssetKind.COVER: "personalise", AssetKind.CLIP: "personalise",
                  AssetKind.GENERATED: "generate", AssetKind.EDITED_CLIP: "generate",
@@ -66,6 +72,8 @@ def plan_assets(rows: list[dict]) -> dict[str, AssetPlan]:
             plans.setdefault(row["thumbnail_staged"], AssetPlan(AssetKind.SELECTED, item, idx))
         else:  # original: the cover itself
             plans.setdefault(row["thumbnail_staged"], AssetPlan(AssetKind.COVER, item, -1))
+        for runner_up in row.get("runner_ups") or []:
+            plans.setdefault(runner_up["staged"], AssetPlan(AssetKind.SELECTED, item, runner_up["frame_idx"]))
         if row["clip_staged"]:
             window = (row["clip_start_s"], row["clip_end_s"])
             source = row.get("selected_clip_staged")
@@ -80,11 +88,14 @@ def plan_assets(rows: list[dict]) -> dict[str, AssetPlan]:
     return plans
 
 
-def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict]) -> pa.Table:
+def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict], editor: EditorConfig,
+                    feedback: Feedback | None = None) -> pa.Table:
     """Failed generated -> its selected frame; failed selected -> the cover; failed edited clip -> its
-    source clip; failed clip -> none.
+    source clip; failed clip -> none; a failed runner-up is simply not offered.
 
-    Every fallback is written into the row (``fallback``: which asset failed and why).
+    Every fallback is written into the row (``fallback``: which asset failed and why). Then the row's
+    serving candidates, all gated, ranked by the bandit on ``feedback`` when there is any (the first is shown:
+    ``editor.bandit``), with their probabilities (``editor.candidates``).
     """
     def passed(asset: str | None) -> bool:
         return bool(asset) and verdicts.get(asset, {}).get("passed", False)
@@ -119,16 +130,28 @@ def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict]) -> pa.Table:
             row.update(clip_staged=None, clip_start_s=None, clip_end_s=None, clip_score=None, clip_kind=None,
                        clip_generator_id=None)
         row["fallback"] = " | ".join(notes) or None
+        row["runner_ups"] = [r for r in row.get("runner_ups") or [] if passed(r["staged"])]
+        row["candidates"] = _ranked_candidates(row, editor, feedback)
         out.append(row)
     schema = rows.schema
     for name, dtype in (("generator_id", pa.string()), ("clip_kind", pa.string()), ("clip_generator_id", pa.string()),
-                        ("fallback", pa.string())):
+                        ("fallback", pa.string()), ("candidates", pa.list_(CANDIDATE_TYPE))):
         if schema.get_field_index(name) < 0:
             schema = schema.append(pa.field(name, dtype))
     return pa.Table.from_pylist(out, schema)
 
 
 CREATOR_RETRIEVER = "creator"
+
+
+def _ranked_candidates(row: dict, editor: EditorConfig, feedback: Feedback | None) -> list[dict]:
+    offers = offered(row)
+    if feedback is not None and len(offers) > 1:
+        evidence = feedback.evidence(row["user_id"])
+        offers = rank([{**o, "asset": feedback.assets.get(o["staged"])} for o in offers], evidence, editor)
+        if offers[0]["staged"] != row["thumbnail_staged"]:
+            promote(row, offers[0])
+    return with_probabilities(offers, editor.exploration)
 
 
 def created_rows(items: list[dict], schema: pa.Schema, encoder_id: str | None) -> pa.Table:
@@ -140,7 +163,10 @@ def created_rows(items: list[dict], schema: pa.Schema, encoder_id: str | None) -
              "score": item["score"], "clip_staged": item["video_staged"], "clip_start_s": 0.0,
              "clip_end_s": item["duration_s"], "clip_score": None, "encoder_id": encoder_id,
              "generator_id": item["generator_id"], "selected_staged": None, "clip_kind": ClipKind.CREATED.value,
-             "clip_generator_id": item["generator_id"], "selected_clip_staged": None, "fallback": None}
+             "clip_generator_id": item["generator_id"], "selected_clip_staged": None, "fallback": None,
+             "runner_ups": [], "cover_score": None,
+             "candidates": [{"staged": item["cover_staged"], "kind": ThumbnailKind.CREATED.value, "frame_ts": None,
+                             "score": item["score"], "probability": 1.0}]}
             for item in items for user in item["recipients"]]
     return pa.Table.from_pylist(rows, schema)
 

@@ -13,7 +13,9 @@ stage writing inconsistent lineage) halts publish instead of reaching users:
   has neither; a clip has an ordered window;
 * ``clip_kind`` consistent with the clip: set exactly when there is a clip; edited <=>
   ``clip_generator_id``;
-* created items' rows (the AI creator's): named by their creator, their video as a created clip.
+* created items' rows (the AI creator's): named by their creator, their video as a created clip;
+* serving candidates: the shown thumbnail first, every one gated and passed, probabilities > 0 that
+  sum to 1.
 
 GX has no "not NaN" expectation distinct from null, so NaNs are counted per row beforehand
 (``n_nan``) and GX judges the count, as the features suites do for taste vectors.
@@ -57,6 +59,12 @@ def manifest_frame(rows: pa.Table, passed: dict[str, bool]):
     frame["thumbnail_is_cover"] = [t == c for t, c in zip(rows["thumbnail_staged"].to_pylist(),
                                                            rows["cover_staged"].to_pylist())]
     frame["n_nan"] = n_nan
+    offered = optional("candidates")
+    frame["candidates_first_shown"] = [not c or c[0]["staged"] == t
+                                       for c, t in zip(offered, rows["thumbnail_staged"].to_pylist())]
+    frame["candidates_passed"] = [all(passed.get(x["staged"], False) for x in c or []) for c in offered]
+    frame["candidates_probabilities"] = [not c or (abs(sum(x["probability"] for x in c) - 1.0) <= 1e-9
+                                                   and all(x["probability"] > 0 for x in c)) for c in offered]
     return frame
 
 
@@ -81,6 +89,12 @@ def manifest_suite():
         *[gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True], meta=guard("every asset passed the gate"))
           for c in ("thumbnail_passed", "cover_passed", "clip_passed")],
         gxe.ExpectColumnValuesToBeInSet(column="n_nan", value_set=[0], meta=guard("no NaN")),
+        gxe.ExpectColumnValuesToBeInSet(column="candidates_first_shown", value_set=[True],
+                                        meta=guard("the shown thumbnail is the first candidate")),
+        gxe.ExpectColumnValuesToBeInSet(column="candidates_passed", value_set=[True],
+                                        meta=guard("every candidate passed the gate")),
+        gxe.ExpectColumnValuesToBeInSet(column="candidates_probabilities", value_set=[True],
+                                        meta=guard("candidate probabilities are positive and sum to 1")),
         *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=-1.0, max_value=1.0, meta=guard("cosine in [-1, 1]"))
           for c in ("score", "clip_score")],
         *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, meta=guard("non-negative times"))

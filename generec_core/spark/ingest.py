@@ -3,7 +3,10 @@
 Input contract (``raw/interactions/dt=YYYY-MM-DD/*.jsonl``, one JSON object per line):
 ``event_id`` (string, unique), ``user_id`` (string), ``item_id`` (string), ``event_type``
 (one of ``datasets.interactions.EVENT_TYPES``), ``ts`` (ISO-8601 date-time, UTC; a zone-less value is read
-as UTC, an explicit offset is converted), optional ``watch_ms`` (JSON integer). Unknown
+as UTC, an explicit offset is converted), optional ``watch_ms`` (JSON integer). Contract v2 adds,
+all optional: ``thumbnail_uri`` (string, the catalog asset an impression showed) and ``propensity``
+(number in (0, 1], the probability it was shown with), and ``impression_id`` (string, the
+``event_id`` of the impression a click, like or watch follows). v1 logs stay valid. Unknown
 extra fields are ignored so upstream can add fields without breaking us.
 
 Why the text-first read: every rejected line is kept *verbatim* in the quarantine, so a
@@ -25,7 +28,12 @@ an empty or whitespace-only string, required fields in contract order), ``bad_ty
 date-time), ``bad_id:<name>`` (an event, user or item id longer than
 ``config.ingest.max_id_chars``, with control characters, or with surrounding whitespace),
 ``implausible:watch_ms`` (negative, or longer than ``config.ingest.max_watch_ms``, a day),
-``unknown_event_type``, ``ts_outside_interval``. Whitespace-only lines are not records: they
+``bad_type:<thumbnail_uri|impression_id|propensity>`` (contract v2 fields: a string, a string, a
+number), ``bad_id:impression_id``, ``implausible:propensity`` (outside (0, 1]),
+``unknown_event_type``, ``ts_outside_interval``, then the two that need other data
+(``check_references``): ``unknown_asset:thumbnail_uri`` (the shown thumbnail is not a published
+catalog asset) and ``unknown_impression`` (the impression a click, like or watch follows is in
+neither the day's logs nor the lake's last ``config.ingest.impression_lookback_days`` days). Whitespace-only lines are not records: they
 are skipped and not counted. Every one of these can be wrong in a single line, so it costs
 that line only; the day-level checks (volume, duplicate share, quarantined share) are the
 great-expectations gate's.
@@ -82,14 +90,19 @@ from generec_core.identifiers import CONTROL_CHARS
 REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "ts")
 ID_FIELDS: tuple[str, ...] = ("event_id", "user_id", "item_id")
 OPTIONAL_INT_FIELDS: tuple[str, ...] = ("watch_ms",)
-_CONTRACT_KEY = '"(?:' + "|".join(REQUIRED_FIELDS + OPTIONAL_INT_FIELDS) + r')"\s*:'  # any contract key, named
+# contract v2: an impression may say which thumbnail was shown and with which probability; a click, like or
+# watch may name the impression it follows
+OPTIONAL_STRING_FIELDS: tuple[str, ...] = ("thumbnail_uri", "impression_id")
+OPTIONAL_NUMBER_FIELDS: tuple[str, ...] = ("propensity",)
+OPTIONAL_FIELDS = OPTIONAL_INT_FIELDS + OPTIONAL_STRING_FIELDS + OPTIONAL_NUMBER_FIELDS
+_CONTRACT_KEY = '"(?:' + "|".join(REQUIRED_FIELDS + OPTIONAL_FIELDS) + r')"\s*:'  # any contract key, named
 CORRUPT_COLUMN = "_corrupt_record"
 LATENESS = timedelta(days=1)
 
 # The parse schema: every contract field as VARIANT (its JSON type stays visible) plus the
 # corrupt-record column that from_json fills for unparsable / non-object lines.
 PARSE_SCHEMA = T.StructType(
-    [T.StructField(name, T.VariantType()) for name in REQUIRED_FIELDS + OPTIONAL_INT_FIELDS]
+    [T.StructField(name, T.VariantType()) for name in REQUIRED_FIELDS + OPTIONAL_FIELDS]
     + [T.StructField(CORRUPT_COLUMN, T.StringType())]
 )
 # Strict JSON: Spark's defaults accept single quotes and NaN, which the contract does not.
@@ -101,6 +114,7 @@ _JSON_OPTIONS = {
     "allowUnquotedControlChars": "false",
 }
 _INT_VARIANT_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+_NUMBER_VARIANT_TYPES = _INT_VARIANT_TYPES + ("DOUBLE", "FLOAT")  # a JSON number; decimals are DECIMAL(p,s)
 # a top-level "key": value pair in the raw line (a string, or the first token of any other value)
 _KEY_VALUE = r'"{key}"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}}\]\s]+)'
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
@@ -156,13 +170,17 @@ def classify_lines(lines: DataFrame, date: str, limits: IngestConfig = IngestCon
     def field(name: str) -> Column:
         return F.col("j").getField(name)
 
-    fields = REQUIRED_FIELDS + OPTIONAL_INT_FIELDS
+    fields = REQUIRED_FIELDS + OPTIONAL_FIELDS
     typed = parsed.select(
         "*", *[_present(field(n)).alias(f"_has_{n}") for n in fields],
         *[_json_type(field(n)).alias(f"_type_{n}") for n in fields])
     strings = typed.select(
         "*", *[F.when(F.col(f"_type_{n}") == "STRING", F.try_variant_get(field(n), "$", "string")).alias(f"_s_{n}")
                for n in REQUIRED_FIELDS],
+        *[F.when(F.col(f"_type_{n}") == "STRING", F.try_variant_get(field(n), "$", "string")).alias(n)
+          for n in OPTIONAL_STRING_FIELDS],
+        *[F.when(F.col(f"_type_{n}").isin(*_NUMBER_VARIANT_TYPES) | F.col(f"_type_{n}").startswith("DECIMAL"),
+                 F.try_variant_get(field(n), "$", "double")).alias(n) for n in OPTIONAL_NUMBER_FIELDS],
         F.when(F.col("_has_watch_ms") & F.col("_type_watch_ms").isin(*_INT_VARIANT_TYPES),
                F.try_variant_get(field("watch_ms"), "$", "bigint")).alias("watch_ms"))
     # A contract key named more often than the object has contract fields: maybe a repeated key. Only then
@@ -198,6 +216,13 @@ def classify_lines(lines: DataFrame, date: str, limits: IngestConfig = IngestCon
     watch = F.col("watch_ms")
     rules.append((F.col("_has_watch_ms") & watch.isNull(), "bad_type:watch_ms"))
     rules.append(((watch < 0) | (watch > F.lit(limits.max_watch_ms)), "implausible:watch_ms"))
+    for name in OPTIONAL_STRING_FIELDS + OPTIONAL_NUMBER_FIELDS:
+        empty = (F.col(f"_type_{name}") == "STRING") & (F.trim(F.col(name)) == "")
+        rules.append((F.col(f"_has_{name}") & (F.col(name).isNull() | empty), f"bad_type:{name}"))
+    impression = F.col("impression_id")
+    rules.append(((F.char_length(impression) > F.lit(limits.max_id_chars)) | impression.rlike(CONTROL_CHARS)
+                  | (F.trim(impression) != impression), "bad_id:impression_id"))
+    rules.append(((F.col("propensity") <= 0) | (F.col("propensity") > 1), "implausible:propensity"))
     rules.append((~F.col("_s_event_type").isin(*event_types), "unknown_event_type"))
     rules.append(((ts_value < F.lit(lo)) | (ts_value >= F.lit(hi)), "ts_outside_interval"))
 
@@ -212,7 +237,38 @@ def classify_lines(lines: DataFrame, date: str, limits: IngestConfig = IngestCon
         *[F.col(f"_s_{n}").alias(n) for n in ("event_id", "user_id", "item_id", "event_type")],
         "ts",
         "watch_ms",
+        *OPTIONAL_STRING_FIELDS,
+        *OPTIONAL_NUMBER_FIELDS,
     )
+
+
+def check_references(classified: DataFrame, assets: DataFrame | None, prior_impressions: DataFrame | None
+                     ) -> DataFrame:
+    """The row rules that need other data (contract v2), on rows no earlier rule rejected.
+
+    ``unknown_asset:thumbnail_uri``: an impression's shown thumbnail is not a published catalog asset
+    (compared by content address, the URI's last segment, so a catalog copied to another root still
+    matches; ``assets``: column ``asset``, None when nothing is published). ``unknown_impression``: a
+    click, like or watch names an impression that is neither in the day's logs nor in the lake's
+    ``prior_impressions`` (column ``event_id``, the lookback window's impressions).
+    """
+    name = F.regexp_extract(F.col("thumbnail_uri"), r"([^/]+)$", 1)
+    out = classified.withColumn("_asset", name)
+    if assets is None:
+        out = out.withColumn("_asset_known", F.lit(None).cast("boolean"))
+    else:
+        known = assets.select(F.col("asset").alias("_asset")).distinct().withColumn("_asset_known", F.lit(True))
+        out = out.join(F.broadcast(known), "_asset", "left")
+    today = classified.where(F.col("reason").isNull() & (F.col("event_type") == "impression")).select("event_id")
+    seen = today if prior_impressions is None else today.unionByName(prior_impressions.select("event_id"))
+    seen = seen.select(F.col("event_id").alias("_impression")).distinct().withColumn("_impression_known", F.lit(True))
+    out = out.join(seen, out["impression_id"] == seen["_impression"], "left")
+    reason = (F.when(F.col("reason").isNotNull(), F.col("reason"))
+              .when(F.col("thumbnail_uri").isNotNull() & F.col("_asset_known").isNull(),
+                    F.lit("unknown_asset:thumbnail_uri"))
+              .when(F.col("impression_id").isNotNull() & F.col("_impression_known").isNull(),
+                    F.lit("unknown_impression")))
+    return out.withColumn("reason", reason).drop("_asset", "_asset_known", "_impression", "_impression_known")
 
 
 def _tag_good_rows(good: DataFrame, prior_ids: DataFrame | None) -> DataFrame:
@@ -263,15 +319,20 @@ class CleanDay:
 
 
 @contextmanager
-def clean_day(lines: DataFrame, lake: DataFrame | None, date: str, limits: IngestConfig) -> Iterator[CleanDay]:
-    """Classify and deduplicate one day of raw lines against the lake's other dates.
+def clean_day(lines: DataFrame, lake: DataFrame | None, date: str, limits: IngestConfig,
+              assets: DataFrame | None = None) -> Iterator[CleanDay]:
+    """Classify and deduplicate one day of raw lines against the lake's other dates (and check the
+    contract v2 references against the published ``assets`` and the lake's recent impressions).
 
     The day's tagged rows stay cached while the caller writes and audits them (so the gate sees
     what arrived without parsing the raw logs a second time), and are released on exit.
     """
     parse_date(date)
     day_start = accepted_interval(date)[0] + LATENESS
-    classified = classify_lines(lines, date, limits)
+    first = (parse_date(date) - timedelta(days=limits.impression_lookback_days)).isoformat()
+    prior_impressions = None if lake is None else lake.where(
+        (F.col("dt") != date) & (F.col("dt") >= first) & (F.col("event_type") == "impression"))
+    classified = check_references(classify_lines(lines, date, limits), assets, prior_impressions)
     prior_ids = None if lake is None else lake.where(F.col("dt") != date).select("event_id").distinct()
     good = _tag_good_rows(classified.where(F.col("reason").isNull()).drop("line", "line_bytes"), prior_ids)
     bad = classified.where(F.col("reason").isNotNull()).withColumn("status", F.lit(_QUARANTINED))

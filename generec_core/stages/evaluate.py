@@ -15,13 +15,14 @@ import numpy as np
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, users
-from generec_core.datasets.evaluation import write_evaluation
+from generec_core.datasets.evaluation import write_evaluation, write_replay
 from generec_core.datasets.frames import frames_by_item, load_frames
 from generec_core.datasets.interactions import likes_and_skips
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.truth import read_truth
 from generec_core.embedding.encoder import load_encoder_for
 from generec_core.evaluation.created import created_evaluation
+from generec_core.evaluation.replay import NothingToReplay, replay
 from generec_core.evaluation.generated import edited_clips, generated_thumbnails
 from generec_core.evaluation.summary import evaluated_items, format_table, summarise
 from generec_core.kinds import ClipKind, ThumbnailKind
@@ -43,10 +44,24 @@ def run(config: PipelineConfig, date: str) -> EvaluateSummary:
                   for section in ("generated", "edited") for row in summary[section] if row["cosine@5"] is not None})
     planted = summary.get("planted") or {}
     brief.update({f"planted {k}": v for k, v in planted.items() if k in ("ours", "random_frame", "pairs")})
+    replayed = _replay(config, date)
+    brief.update({f"replay take rate {name} (dr)": est["dr"] for name, est in replayed.get("policies", {}).items()})
     created = summary.get("created") or {}
     brief.update({f"created cosine@1 {k}": v for k, v in (created.get("cosine@1") or {}).items()})
     brief.update({f"created planted {k}": v for k, v in (created.get("planted") or {}).items()})
     return {"users_evaluated": summary["users_evaluated"], **brief}
+
+
+def _replay(config: PipelineConfig, date: str) -> dict:
+    """The off-policy evaluation of the date's logs, stored for the report; empty when they cannot be replayed."""
+    layout = Layout.for_config(config)
+    try:
+        summary = replay(layout, date)
+    except NothingToReplay as exc:
+        log.info("no replay: %s", exc)
+        return {}
+    write_replay(layout, run_id_for(date), summary)
+    return summary["replay"]
 
 
 def evaluate(config: PipelineConfig, date: str) -> dict:

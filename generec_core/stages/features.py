@@ -15,11 +15,12 @@ from pyspark.sql import SparkSession
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import expectations as expectation_pages
-from generec_core.datasets import interactions, users
+from generec_core.datasets import feedback, interactions, users
 from generec_core.datasets.frames import load_frame_embeddings
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.expectations import gates, raise_on_failure
 from generec_core.expectations.verdict import brief
+from generec_core.spark.feedback import thumbnail_feedback
 from generec_core.spark.features import user_features
 from generec_core.spark.ingest import parse_date
 from generec_core.spark.session import get_spark
@@ -63,6 +64,8 @@ def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, 
         users.write_user_features(result.users, layout, date)
         users.write_taste_weights(result.taste_weights, layout, date)
         users.write_worklist(result.worklist, layout, run_id_for(date))
+        feedback.write_feedback(thumbnail_feedback(lake, result.users, date, config.features.feedback_days),
+                                layout, date)
     return result.counts  # type: ignore[return-value]
 
 

@@ -25,6 +25,7 @@ from generec_core.config import PipelineConfig
 from generec_core.datasets import expectations as expectation_pages
 from generec_core.datasets import gate as gate_data
 from generec_core.datasets.created import CreatedItem, read_created
+from generec_core.datasets.feedback import read_feedback
 from generec_core.datasets.frames import frames_by_item, load_frames, quarantined_items
 from generec_core.datasets.generated import SHOWN_ROWS_SCHEMA, read_shown_rows
 from generec_core.datasets.items import read_items
@@ -32,6 +33,7 @@ from generec_core.datasets.layout import Layout, run_id_for, safe_name
 from generec_core.datasets.staged import staged_shards
 from generec_core.datasets.users import read_user_features
 from generec_core.embedding.encoder import load_encoder_for
+from generec_core.editor.bandit import Feedback
 from generec_core.editor.selection import ItemFrames
 from generec_core.fidelity.audit import Auditor, ClipAsset, CreatedAsset, ImageAsset, Probe, created_probes
 from generec_core.fidelity.checks import verdict
@@ -48,7 +50,7 @@ from generec_core.fidelity.gating import (
 )
 from generec_core.fidelity.manifest_suite import SUITE, validate_manifest
 from generec_core.kinds import AssetKind
-from generec_core.storage import ObjectNotFound
+from generec_core.storage import ObjectNotFound, sha256_hex
 from generec_core.video.decode import VideoDecodeError, frames_at
 from generec_core.video.quality import QualityThresholds
 
@@ -92,7 +94,7 @@ def run_gate(config: PipelineConfig, date: str) -> GateSummary:
     verdicts = _audit(auditor, layout, plans, frames)
     verdicts.update(_audit_created(config, auditor, layout, created, frames, videos))
     passed_created = [c for c in created if all(verdicts[a]["passed"] for a in (c["video_staged"], c["cover_staged"]))]
-    final = apply_fallbacks(rows, verdicts)
+    final = apply_fallbacks(rows, verdicts, config.editor, _feedback(layout, date, plans))
     final = pa.concat_tables([final, created_rows(passed_created, final.schema, _encoder_id(rows))])
     gate_data.write_gate_created(layout, run_id, passed_created)
     data_checks, gx_result = validate_manifest(final, {a: v["passed"] for a, v in verdicts.items()}, run_id)
@@ -124,6 +126,19 @@ def _features(layout: Layout, date: str) -> pa.Table | None:
         return read_user_features(layout, date)
     except (ObjectNotFound, FileNotFoundError):
         return None
+
+
+def _feedback(layout: Layout, date: str, plans: dict[str, AssetPlan]) -> Feedback | None:
+    """What the candidate bandit learns from tonight; None before any contract v2 impression was logged."""
+    counts = read_feedback(layout, date)
+    if not counts:
+        return None
+    features = _features(layout, date)
+    clusters = {} if features is None else {
+        u: str(c) for u, c in zip(features["user_id"].to_pylist(), features["cluster"].to_pylist())}
+    images = [a for a, p in plans.items() if p.kind in (AssetKind.SELECTED, AssetKind.COVER, AssetKind.GENERATED)]
+    return Feedback(clusters, counts, {a: f"{sha256_hex(_read(layout, a))}.{a.rsplit('.', 1)[-1].lower()}"
+                                       for a in images})
 
 
 def _encoder_id(rows: pa.Table) -> str | None:

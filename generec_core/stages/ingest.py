@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import expectations as expectation_pages
-from generec_core.datasets import interactions
+from generec_core.datasets import catalog, interactions
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.expectations import gates, raise_on_failure
 from generec_core.expectations.verdict import brief
@@ -40,22 +40,33 @@ class IngestSummary(TypedDict, total=False):
 
 def run(config: PipelineConfig, date: str) -> IngestSummary:
     spark = get_spark(config.features.spark_master, "generec-ingest", config.features.shuffle_partitions)
+    assets = published_assets(config)  # listed at the real root: a mirrored run sees no catalog
     summary = run_spark_stage("ingest", config, date, lambda cfg: clean_interactions(
-        spark, cfg, date, audit=lambda day: brief(check_interactions(spark, cfg, date, day))))
+        spark, cfg, date, audit=lambda day: brief(check_interactions(spark, cfg, date, day)), assets=assets))
     raise_on_failure(summary["audit"], summary)
     return summary
 
 
+def published_assets(config: PipelineConfig) -> list[str]:
+    """The content addresses of every published asset: an impression's ``thumbnail_uri`` must be one."""
+    layout = Layout.for_config(config)
+    return sorted({catalog.asset_name(uri) or "" for uri in layout.store.list_uris(layout.assets)})
+
+
 def clean_interactions(spark: SparkSession, config: PipelineConfig, date: str,
-                       audit: Callable[[CleanDay], dict] | None = None) -> IngestSummary:
+                       audit: Callable[[CleanDay], dict] | None = None, assets: list[str] | None = None
+                       ) -> IngestSummary:
     """Clean one day of raw logs into the lake; the counts, plus ``audit`` = what ``audit(day)`` said.
 
+    ``assets``: the published assets' content addresses (``published_assets``; listed here when None).
     Re-running a date overwrites that date's lake and quarantine partitions only.
     """
     parse_date(date)
     layout = Layout.for_config(config)
     lines = interactions.read_raw_lines(spark, layout, date)
-    with clean_day(lines, interactions.read_lake(spark, layout), date, config.ingest) as day:
+    names = published_assets(config) if assets is None else assets
+    known = spark.createDataFrame([(name,) for name in names], "asset string")
+    with clean_day(lines, interactions.read_lake(spark, layout), date, config.ingest, known) as day:
         interactions.write_lake(day.clean, layout, date)
         interactions.write_quarantine(day.quarantined, layout, date)
         counts = dict(day.counts)

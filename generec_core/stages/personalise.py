@@ -26,12 +26,13 @@ from PIL import Image
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, staged, users
-from generec_core.datasets.frames import load_frames
+from generec_core.datasets.frames import COVER_FRAME_IDX, load_frames
 from generec_core.datasets.guidance import read_guidance
 from generec_core.datasets.items import Item, item_topics, read_items
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.staged import StagedRow
 from generec_core.editor import guidance as editor_guidance
+from generec_core.editor.candidates import runner_up_frames
 from generec_core.editor.choose import choose, first_window, item_frames
 from generec_core.editor.clip_length import ClipBounds
 from generec_core.editor.previous import ShownBefore, shown_before
@@ -64,6 +65,7 @@ class PersonaliseSummary(TypedDict, total=False):
 class _ItemContext:
     item: Item
     frames: ItemFrames
+    cover: np.ndarray | None = None  # the cover's unit embedding (the cover as a serving candidate)
     video: np.ndarray | None = None  # decoded sampled frames, loaded on first need
 
 
@@ -91,7 +93,15 @@ def personalise_shard(config: PipelineConfig, date: str, shard: int,
                                 {i: c.frames for i, c in contexts.items()}, before, user_bounds)
     selections = {pair: sel for pair, sel in selections.items() if pair[0] not in opted_out}
     counts.update(avoided_topic_pairs=avoided_pairs, opted_out_users=len(shard_users & opted_out))
-    rows, stage_counts = _stage_rows(config, layout, run_id, shard, worklist, contexts, selections, user_bounds)
+    runner_ups = {(u, i): runner_up_frames(tastes[u], contexts[i].frames, sel.frame_idx, config.editor.runner_ups,
+                                           config.editor.runner_up_max_similarity, config.editor.mode == "production")
+                  for (u, i), sel in selections.items()}
+    cover_scores = {(u, i): float(tastes[u] @ contexts[i].cover) / max(float(np.linalg.norm(tastes[u])), 1e-12)
+                    for u, i in selections if contexts[i].cover is not None}
+    rows, stage_counts = _stage_rows(config, layout, run_id, shard, worklist, contexts, selections, user_bounds,
+                                     runner_ups)
+    for row in rows:
+        row["cover_score"] = cover_scores.get((row["user_id"], row["item_id"]))
     staged.write_shard_rows(layout, run_id, shard, rows)
     log.info("personalise shard=%s rows=%s", shard, len(rows))
     return {**counts, **stage_counts, "shard": shard, "rows": len(rows), "mode": config.editor.mode}  # type: ignore
@@ -133,12 +143,23 @@ def _item_contexts(config: PipelineConfig, layout: Layout, item_ids: set[str]) -
     durations = dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist()))
     items = {i.item_id: i for i in read_items(layout)}
     chosen = item_frames(frames, durations, item_ids & set(items))
-    return {item_id: _ItemContext(items[item_id], f) for item_id, f in chosen.items()}
+    covers = {i: np.asarray(e, np.float32) for i, idx, e in zip(frames["item_id"].to_pylist(),
+                                                                frames["frame_idx"].to_pylist(),
+                                                                frames["embedding"].to_pylist())
+              if idx == COVER_FRAME_IDX and i in chosen}
+    return {item_id: _ItemContext(items[item_id], f, _unit(covers.get(item_id))) for item_id, f in chosen.items()}
+
+
+def _unit(vector: np.ndarray | None) -> np.ndarray | None:
+    if vector is None or not np.linalg.norm(vector) > 0:
+        return None
+    return vector / np.linalg.norm(vector)
 
 
 def _stage_rows(config: PipelineConfig, layout: Layout, run_id: str, shard: int, worklist: pa.Table,
                 contexts: dict[str, _ItemContext], selections: dict[tuple[str, str], Selection],
-                user_bounds: Mapping[str, ClipBounds] | None) -> tuple[list[StagedRow], dict]:
+                user_bounds: Mapping[str, ClipBounds] | None,
+                runner_ups: Mapping[tuple[str, str], list[tuple[int, float]]]) -> tuple[list[StagedRow], dict]:
     pairs_by_item: dict[str, list[dict]] = defaultdict(list)
     for rec in worklist.to_pylist():
         pairs_by_item[rec["item_id"]].append(rec)
@@ -154,7 +175,7 @@ def _stage_rows(config: PipelineConfig, layout: Layout, run_id: str, shard: int,
             _decode(config, layout, ctx)
             item_rows = [_row(config, layout, run_id, shard, p, ctx, selections.get((p["user_id"], item_id)),
                               first_window(config.editor, ctx.frames, (user_bounds or {}).get(p["user_id"])),
-                              counts)
+                              counts, runner_ups.get((p["user_id"], item_id), []))
                          for p in pairs]
         except VideoDecodeError as exc:  # one bad video costs its rows, never the shard
             log.warning("item %s skipped: %s", item_id, exc.reason)
@@ -177,8 +198,10 @@ def _decode(config: PipelineConfig, layout: Layout, ctx: _ItemContext) -> None:
 
 
 def _row(config: PipelineConfig, layout: Layout, run_id: str, shard: int, pair: dict,
-         ctx: _ItemContext, sel: Selection | None, window: tuple[int, int], counts: dict) -> StagedRow:
-    """Cold-start users (no taste of their own) get the original cover and the first clip."""
+         ctx: _ItemContext, sel: Selection | None, window: tuple[int, int], counts: dict,
+         runner_ups: list[tuple[int, float]]) -> StagedRow:
+    """Cold-start users (no taste of their own) get the original cover and the first clip; warm ones their
+    selection and the runner-up frames (serving candidates, staged like the selected frame)."""
     cover_uri = _stage_cover(layout, run_id, ctx)
     if sel is None:
         thumb_uri, kind, frame_idx, frame_ts, score = cover_uri, ThumbnailKind.ORIGINAL, None, None, None
@@ -195,7 +218,9 @@ def _row(config: PipelineConfig, layout: Layout, run_id: str, shard: int, pair: 
             "thumbnail_frame_idx": frame_idx,
             "thumbnail_frame_ts": frame_ts, "score": score, "clip_staged": clip_uri,
             "clip_start_s": start_s, "clip_end_s": end_s, "clip_score": clip_score,
-            "encoder_id": config.frames.encoder}
+            "encoder_id": config.frames.encoder,
+            "runner_ups": [{"staged": _stage_frame(config, layout, run_id, ctx, idx), "frame_idx": idx,
+                            "frame_ts": float(ctx.frames.timestamps[idx]), "score": score} for idx, score in runner_ups]}
 
 
 def jpeg(pixels: np.ndarray, quality: int) -> bytes:

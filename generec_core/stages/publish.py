@@ -119,7 +119,8 @@ def _checkpoint(step: str) -> None:
 def _publish_assets(layout: Layout, run_id: str,
                     rows: list[GateRow]) -> tuple[dict[str, str], dict[str, str]]:
     """Staged URI -> published URI for every asset the rows use; plus the reused ones (published -> staged)."""
-    staged_assets = sorted({r[c] for r in rows for c in STAGED_COLUMNS if r.get(c)})
+    staged_assets = sorted({r[c] for r in rows for c in STAGED_COLUMNS if r.get(c)} |
+                           {c["staged"] for r in rows for c in r.get("candidates") or []})
     published: dict[str, str] = {}
     reused: dict[str, str] = {}
     for staged in staged_assets:
@@ -170,8 +171,16 @@ def _manifest(rows: list[GateRow], published: dict[str, str], run_id: str, date:
             "fallback": r["fallback"], "run_id": run_id, "date": date,
             "encoder_id": r["encoder_id"], "generator_id": r.get("generator_id"),
             "clip_kind": r.get("clip_kind"), "clip_generator_id": r.get("clip_generator_id"),
+            "candidates": [{"thumbnail_uri": published[c["staged"]], "kind": c["kind"], "frame_ts": c["frame_ts"],
+                            "probability": c["probability"]} for c in _candidates(r)],
         })
     return pa.Table.from_pylist(out, MANIFEST_SCHEMA)
+
+
+def _candidates(row: GateRow) -> list[dict]:
+    """The row's serving candidates; a row gated before candidates existed offers its thumbnail alone."""
+    return row.get("candidates") or [{"staged": row["thumbnail_staged"], "kind": row["thumbnail_kind"],
+                                      "frame_ts": row["thumbnail_frame_ts"], "probability": 1.0}]
 
 
 def _attempts(policy: PublishConfig) -> int:

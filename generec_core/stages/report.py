@@ -10,22 +10,26 @@ not publish: from the gate's rows, the taste weights and the items' covers.
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import TypedDict
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, metrics
-from generec_core.datasets.evaluation import load_evaluation
+from generec_core.datasets.evaluation import load_evaluation, replay_history
 from generec_core.datasets.gate import read_gate_rows
 from generec_core.datasets.items import cover_loader
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.reports import task_failures, write_report
+from generec_core.datasets.truth import read_simulation_truth, simulated_nights
+from generec_core.evaluation.replay_chart import take_rate_chart
 from generec_core.datasets.users import taste_weights
 from generec_core.fidelity.quality import decode_image
 from generec_core.generation.taste import top_liked
 from generec_core.run_report import (
     EditedSample,
     GeneratedSample,
+    Learning,
     RunFacts,
     image_data_uri,
     page,
@@ -59,10 +63,21 @@ def build_report(config: PipelineConfig, date: str) -> str:
     evaluation = load_evaluation(layout, run_id) if evaluated else None
     facts = RunFacts(attempt, config.run.dry_run, list(task_failures(layout, attempt)), earlier)
     created = catalog.read_created_items(layout, date, run_id) if rows else []
-    html = page(run_id, date, recorded, rows, evaluation, _showcase(layout, date, run_id, rows), facts, created)
+    html = page(run_id, date, recorded, rows, evaluation, _showcase(layout, date, run_id, rows), facts, created,
+                _learning(layout, date) if evaluated else None)
     uri = write_report(layout, run_id, html, attempt)
     log.info("report written: %s", uri)
     return uri
+
+
+def _learning(layout: Layout, date: str) -> Learning | None:
+    """Take rate per night (replay estimates, and the simulated truth on a demo root), when the logs were replayed."""
+    nights = replay_history(layout, date)
+    if not nights or nights[-1]["date"] != date:
+        return None
+    truths = {d: t for d in simulated_nights(layout) if (t := read_simulation_truth(layout, d)) is not None}
+    chart = _inline(lambda: "data:image/png;base64," + base64.b64encode(take_rate_chart(nights, truths)).decode())
+    return Learning(nights[-1], truths.get(date, {}).get("true_take_rate", {}), chart)
 
 
 def _published_rows(layout: Layout, date: str, run_id: str) -> list[dict]:

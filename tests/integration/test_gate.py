@@ -127,7 +127,7 @@ def _stage(layout: Layout, rows: list[dict]) -> None:
             generated.append({"user_id": row["user_id"], "item_id": row["item_id"],
                               "thumbnail_staged": row["thumbnail_staged"], "generator_id": row["generator_id"]})
             row = {**row, "thumbnail_kind": "selected", "thumbnail_staged": row["selected_staged"]}
-        staged.append({k: row[k] for k in STAGED_ROWS_SCHEMA.names})
+        staged.append({k: row.get(k) for k in STAGED_ROWS_SCHEMA.names})
     write_parquet(layout.staged_rows(RUN, 0), pa.Table.from_pylist(staged, STAGED_ROWS_SCHEMA))
     write_parquet(layout.generated_rows(RUN, 0), pa.Table.from_pylist(generated, GENERATED_ROWS_SCHEMA))
 

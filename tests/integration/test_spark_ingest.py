@@ -109,7 +109,8 @@ def test_day_with_known_bad_lines_gives_exact_counts(spark, config):
     assert set(quarantine.column("dt").to_pylist()) == {DAY}
 
     clean = pq.read_table(spark_path(layout.lake_interactions(DAY)))
-    assert clean.column_names == ["event_id", "user_id", "item_id", "event_type", "ts", "watch_ms", "dt"]
+    assert clean.column_names == ["event_id", "user_id", "item_id", "event_type", "ts", "watch_ms", "thumbnail_uri",
+                                  "propensity", "impression_id", "dt"]
     assert str(clean.schema.field("ts").type) == "timestamp[us, tz=UTC]"
     rows = {r["event_id"]: r for r in clean.to_pylist()}
     assert sorted(rows) == ["g1", "g2", "g3", "g4", "g5", "g6"]
@@ -200,3 +201,38 @@ def test_row_rules_quarantine_their_line_and_keep_the_rest(spark):
     assert {line: got[line] for line in STILL_GOOD} == {line: None for line in STILL_GOOD}
     assert {line: got[line] for group in ROW_RULES.values() for line in group} == {
         line: reason for reason, group in ROW_RULES.items() for line in group}
+
+
+@pytest.mark.spark
+def test_contract_v2_impressions_and_what_follows_them(spark, config):
+    """Impressions say which catalog asset they showed and with which probability; clicks name the impression
+    they follow (today's, or one in the lake's lookback window). Each broken reference costs its row only."""
+    asset = "ab" * 32 + ".jpg"
+    layout = Layout(config.root)
+    layout.store.write_bytes(layout.asset("ab" * 32, "jpg"), b"published thumbnail")
+    shown = f"s3://elsewhere/generec/catalog/assets/{asset}"  # compared by content address, not by root
+    write_raw(config.root, PREV, {"part.jsonl": [ev("imp0", etype="impression", ts=f"{PREV}T09:00:00Z",
+                                                    thumbnail_uri=shown, propensity=0.9)]})
+    clean_interactions(spark, config, PREV)
+    good = [ev("imp1", etype="impression", thumbnail_uri=shown, propensity=0.05),
+            ev("imp2", etype="impression", thumbnail_uri=shown, propensity=1),
+            ev("clk1", etype="click", impression_id="imp1"),
+            ev("clk0", etype="click", impression_id="imp0"),  # yesterday's impression
+            ev("v1", etype="impression")]  # contract v1 still valid
+    bad = {"implausible:propensity": [ev("p1", etype="impression", thumbnail_uri=shown, propensity=0),
+                                      ev("p2", etype="impression", thumbnail_uri=shown, propensity=1.5)],
+           "bad_type:propensity": [ev("p3", etype="impression", thumbnail_uri=shown, propensity="0.5")],
+           "bad_type:thumbnail_uri": [ev("u0", etype="impression", thumbnail_uri=7)],
+           "unknown_asset:thumbnail_uri": [ev("u1", etype="impression", thumbnail_uri="catalog/assets/" + "cd" * 32
+                                                + ".jpg", propensity=0.5)],
+           "unknown_impression": [ev("c2", etype="click", impression_id="nowhere"),
+                                  ev("c3", etype="like", impression_id="p1")],  # p1 itself was quarantined
+           "bad_id:impression_id": [ev("c4", etype="watch", impression_id=" imp1", watch_ms=10)]}
+    write_raw(config.root, DAY, {"part.jsonl": good + [line for lines in bad.values() for line in lines]})
+    counts = clean_interactions(spark, config, DAY)
+    assert counts["quarantine_by_reason"] == {reason: len(lines) for reason, lines in bad.items()}
+    assert counts["clean"] == len(good)
+    rows = {r["event_id"]: r for r in lake_rows(config.root)}
+    assert rows["imp1"]["propensity"] == 0.05 and rows["imp1"]["thumbnail_uri"] == shown
+    assert rows["imp2"]["propensity"] == 1.0 and rows["clk0"]["impression_id"] == "imp0"
+    assert rows["v1"]["thumbnail_uri"] is None and rows["v1"]["propensity"] is None

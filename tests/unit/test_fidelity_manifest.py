@@ -26,6 +26,11 @@ def _row(user: str, item: str, kind: str, **over) -> dict:
                    thumbnail_frame_ts=None, clip_score=None, clip_end_s=9.0, generator_id="creator-montage-v1",
                    clip_kind="created", clip_generator_id="creator-montage-v1")
     row.update(over)
+    row.setdefault("candidates", [{"staged": row["thumbnail_staged"], "kind": kind, "frame_ts": row["thumbnail_frame_ts"],
+                                   "probability": 0.9}, {"staged": row["cover_staged"], "kind": "original",
+                                                         "frame_ts": None, "probability": 0.1}]
+                   if row["thumbnail_staged"] != row["cover_staged"] else
+                   [{"staged": row["thumbnail_staged"], "kind": kind, "frame_ts": None, "probability": 1.0}])
     row.setdefault("clip_kind", "selected" if row["clip_staged"] else None)
     row.setdefault("clip_generator_id", None)
     return row
@@ -67,6 +72,14 @@ def broken():
         _row("clip-kind", "i1", "selected", clip_kind="remixed"),
         _row("created-no-creator", "created-abc", "created", generator_id=None, clip_generator_id=None),
         _row("created-as-plain-clip", "created-abc", "created", clip_kind="selected"),
+        _row("candidates-not-first", "i1", "selected",
+             candidates=[{"staged": "c/i1.jpg", "kind": "original", "frame_ts": None, "probability": 1.0}]),
+        _row("candidate-failed", "i1", "selected",
+             candidates=[{"staged": "t/i1-f003.jpg", "kind": "selected", "frame_ts": 1.25, "probability": 0.9},
+                         {"staged": "t/i3-f003.jpg", "kind": "runner-up", "frame_ts": 2.0, "probability": 0.1}]),
+        _row("candidates-sum", "i1", "selected",
+             candidates=[{"staged": "t/i1-f003.jpg", "kind": "selected", "frame_ts": 1.25, "probability": 0.9},
+                         {"staged": "c/i1.jpg", "kind": "original", "frame_ts": None, "probability": 0.2}]),
     ]
     passed = {**PASSED, "t/i3-f003.jpg": False, "c/i3.jpg": True, "k/i3-w000-007.mp4": True}
     summary, _ = validate_manifest(_table(rows), passed, "test-broken")
@@ -93,6 +106,9 @@ def test_consistent_rows_pass():
     "expect_column_values_to_not_be_null(clip_generator_id) — edited and created clips name their generator",
     "expect_column_values_to_not_be_null(generator_id) — created items name their creator and carry their video",
     "expect_column_values_to_be_in_set(clip_kind) — a created item's clip is its video",
+    "expect_column_values_to_be_in_set(candidates_first_shown) — the shown thumbnail is the first candidate",
+    "expect_column_values_to_be_in_set(candidates_passed) — every candidate passed the gate",
+    "expect_column_values_to_be_in_set(candidates_probabilities) — candidate probabilities are positive and sum to 1",
     "expect_column_values_to_be_null(clip_generator_id) — only edited clips name a generator",
     "expect_column_values_to_not_be_null(clip_kind) — a clip has its kind",
     "expect_column_values_to_be_null(clip_kind) — no clip, no clip kind",

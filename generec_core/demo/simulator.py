@@ -1,0 +1,140 @@
+"""A simulated audience for the demo's extra nights: served the live manifest, clicking by its planted taste.
+
+After a night is published, ``simulate_night`` writes the next day's raw logs as a platform would:
+the world's usual events (``demo/logs.py``), plus, for a share of every served (user, item) row, an
+impression of a thumbnail sampled by the row's ``candidates`` probabilities (contract v2:
+``thumbnail_uri``, ``propensity``) and, with a probability that depends on whether that image shows
+one of the user's planted favourite categories, a click naming the impression. The pipeline then
+runs that day on those logs: ingest checks them, features count them per taste cluster, the gate's
+bandit learns from them, evaluate replays them.
+
+Because the simulator knows each image's click probability, it also knows every policy's true take
+rate on the contexts it impressed: ``logging`` (the served probabilities), ``top``, ``original``,
+``uniform`` now, and ``learned`` (the next manifest's first candidates) once the night has run
+(``add_learned_truth``). The report charts them beside the replay estimates.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date as Date
+
+import numpy as np
+
+from generec_core.datasets import catalog
+from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.truth import LabelledTruth, read_simulation_truth, read_truth, write_simulation_truth
+from generec_core.demo import logs
+from generec_core.kinds import CandidateKind, ThumbnailKind
+
+P_HIT, P_MISS = 0.35, 0.05  # click probability when the shown image is / is not a planted favourite
+P_SERVE = 0.6  # share of a user's served rows that get an impression on a simulated day
+SIMULATED_PART = 1  # raw/interactions/dt=<date>/part-00001.jsonl (the world's own events are part 0)
+
+
+def simulate_night(layout: Layout, date: str, seed: int = 7) -> dict:
+    """Write ``date``'s raw logs (usual events + served impressions and clicks) and the true take rates."""
+    truth = read_truth(layout)
+    if truth is None:
+        raise ValueError(f"{layout.root} holds no demo world (demo/truth): only a demo world can be simulated")
+    current, _ = catalog.read_current(layout)
+    if current is None:
+        raise ValueError(f"nothing is published under {layout.root}: run a night before simulating the next")
+    rng = np.random.default_rng([seed, Date.fromisoformat(date).toordinal()])
+    users = [logs.UserTaste(u["user_id"], tuple(u["favourite_categories"]), bool(u["cold_start"]))
+             for u in truth.users.values()]
+    items = [logs.LogItem(i["item_id"], i["primary_category"], int(i["duration_s"] * 1000)) for i in truth.items.values()]
+    layout.store.write_bytes(layout.raw_interactions_file(date, 0), logs.day_log(date, users, items, rng).to_bytes())
+    rows = [r for r in catalog.read_rows(layout, current["manifest"])
+            if r["thumbnail_kind"] != ThumbnailKind.CREATED and truth.knows_item(r["item_id"]) and r["candidates"]]
+    events, contexts = _served(rows, truth, date, rng)
+    layout.store.write_bytes(layout.raw_interactions_file(date, SIMULATED_PART),
+                             "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events).encode())
+    served = {(r["user_id"], r["item_id"]): r for r in rows}
+    picked = [served[c] for c in contexts]
+    record = {"date": date, "served_by": current["run_id"], "impressions": len(contexts),
+              "clicks": sum(e["event_type"] == "click" for e in events), "contexts": [list(c) for c in contexts],
+              "true_take_rate": {name: _true_rate(picked, truth, choose)
+                                 for name, choose in _POLICIES.items()}}
+    write_simulation_truth(layout, date, record)
+    return record
+
+
+def add_learned_truth(layout: Layout, date: str) -> dict | None:
+    """After ``date``'s night ran: the true take rate of its learned ranking (its manifest's first candidates)
+    on the contexts the simulator impressed on that day."""
+    record, truth = read_simulation_truth(layout, date), read_truth(layout)
+    if record is None or truth is None:
+        return None
+    try:
+        tonight = {(r["user_id"], r["item_id"]): r
+                   for r in catalog.read_rows(layout, layout.manifest(date, run_id_for(date)))}
+    except catalog.CatalogError:
+        return record
+    picked = [tonight[tuple(c)] for c in record["contexts"] if tuple(c) in tonight]
+    record["true_take_rate"]["learned"] = _true_rate(picked, truth, _POLICIES["top"])
+    write_simulation_truth(layout, date, record)
+    return record
+
+
+def click_probability(candidate: dict, item_id: str, favourites: frozenset[str] | None,
+                      truth: LabelledTruth) -> float:
+    """P(click) of showing ``candidate``: whether the image shows a planted favourite (the cover: the item's
+    primary category; a frame or an image generated from one: the category on screen at that time)."""
+    if not favourites:
+        return P_MISS
+    if candidate["kind"] in (CandidateKind.ORIGINAL, CandidateKind.CREATED) or candidate["frame_ts"] is None:
+        category = truth.cover_category(item_id)
+    else:
+        category = truth.category_at(item_id, candidate["frame_ts"])
+    return P_HIT if category in favourites else P_MISS
+
+
+def _served(rows: list[dict], truth: LabelledTruth, date: str,
+            rng: np.random.Generator) -> tuple[list[dict], list[tuple[str, str]]]:
+    events, contexts = [], []
+    for row in rows:
+        if rng.random() >= P_SERVE:
+            continue
+        offered = row["candidates"]
+        k = int(rng.choice(len(offered), p=np.asarray([c["probability"] for c in offered]) / sum(
+            c["probability"] for c in offered)))
+        second = int(rng.integers(0, 86_000))
+        event_id = f"sim-{date.replace('-', '')}-{len(contexts):06d}"
+        base = {"user_id": row["user_id"], "item_id": row["item_id"]}
+        events.append({"event_id": event_id, **base, "event_type": "impression", "ts": _ts(date, second),
+                       "thumbnail_uri": offered[k]["thumbnail_uri"], "propensity": offered[k]["probability"]})
+        if rng.random() < click_probability(offered[k], row["item_id"], truth.favourites(row["user_id"]), truth):
+            events.append({"event_id": event_id + "-c", **base, "event_type": "click", "ts": _ts(date, second + 2),
+                           "impression_id": event_id})
+        contexts.append((row["user_id"], row["item_id"]))
+    return events, contexts
+
+
+def _ts(date: str, second: int) -> str:
+    return f"{date}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+
+
+def _true_rate(rows: list[dict], truth: LabelledTruth, choose) -> float | None:
+    """Mean over ``rows`` of the click probability under the policy ``choose(row) -> {candidate index: p}``."""
+    if not rows:
+        return None
+    total = 0.0
+    for row in rows:
+        favourites = truth.favourites(row["user_id"])
+        total += sum(p * click_probability(row["candidates"][k], row["item_id"], favourites, truth)
+                     for k, p in choose(row).items())
+    return round(total / len(rows), 6)
+
+
+def _original(row: dict) -> dict[int, float]:
+    kinds = [c["kind"] for c in row["candidates"]]
+    return {kinds.index(CandidateKind.ORIGINAL) if CandidateKind.ORIGINAL in kinds else 0: 1.0}
+
+
+_POLICIES = {
+    "logging": lambda row: {k: c["probability"] for k, c in enumerate(row["candidates"])},
+    "top": lambda row: {0: 1.0},
+    "original": _original,
+    "uniform": lambda row: {k: 1.0 / len(row["candidates"]) for k in range(len(row["candidates"]))},
+}
