@@ -27,7 +27,8 @@ from generec_core.datasets.layout import Layout, manifest_key, run_id_for
 from generec_core.storage import ObjectNotFound
 
 CANDIDATE_TYPE = pa.struct([("thumbnail_uri", pa.string()), ("kind", pa.string()),  # kinds.CandidateKind
-                            ("frame_ts", pa.float64()), ("probability", pa.float64())])
+                            ("frame_ts", pa.float64()), ("probability", pa.float64()),
+                            ("score", pa.float64())])  # taste score: the candidate bandit's prior
 MANIFEST_SCHEMA = pa.schema([
     ("user_id", pa.string()), ("item_id", pa.string()),
     ("thumbnail_uri", pa.string()), ("thumbnail_kind", pa.string()), ("thumbnail_frame_ts", pa.float64()),

@@ -11,17 +11,23 @@ with a constant reward model, the day's mean take rate; 95% bootstrap interval o
 - ``top``: always the row's first candidate (the editor's and bandit's choice, no exploration);
 - ``original``: always the item's own cover (the first candidate where a row offers no cover);
 - ``uniform``: every candidate equally often;
-- ``learned``: tonight's ranking, the first candidate of the same row in the manifest published for D,
-  which the bandit ranked with the evidence up to D (the served top where tonight dropped the row).
+- ``learned``: tonight's ranking: the candidate bandit (``editor/bandit.py``) ranks each logged row's
+  candidates with the evidence up to D (D's thumbnail feedback, the user's taste cluster on D) and
+  shows its first. Tonight's manifest itself mostly holds other items (yesterday's are seen now), so
+  the ranking is applied to the rows the logs are about.
 """
 
 from __future__ import annotations
 
 from typing import Mapping
 
+from generec_core.config import EditorConfig
 from generec_core.datasets import catalog
+from generec_core.datasets.feedback import read_feedback
 from generec_core.datasets.interactions import served_impressions
-from generec_core.datasets.layout import Layout, run_id_for
+from generec_core.datasets.layout import Layout
+from generec_core.datasets.users import read_user_features
+from generec_core.editor.bandit import Feedback, rank
 from generec_core.evaluation.off_policy import (
     Impression,
     Policy,
@@ -31,6 +37,7 @@ from generec_core.evaluation.off_policy import (
     uniform_policy,
 )
 from generec_core.kinds import CandidateKind
+from generec_core.storage import ObjectNotFound
 
 LOOKBACK_DAYS = 7  # the serving manifest is the latest published this many days before the logs at most
 POLICIES: tuple[str, ...] = ("logging", "top", "original", "uniform", "learned")
@@ -40,7 +47,7 @@ class NothingToReplay(ValueError):
     """The date's logs cannot be replayed: no v2 impressions, or no manifest served them."""
 
 
-def replay(layout: Layout, date: str) -> dict:
+def replay(layout: Layout, date: str, editor: EditorConfig) -> dict:
     """``{"replay": {"date", "served_by", "learned_from", "impressions", "unmatched", "policies": {...}}}``."""
     shown, clicked = served_impressions(layout, date)
     if not shown:
@@ -48,20 +55,22 @@ def replay(layout: Layout, date: str) -> dict:
     served = catalog.previous_manifest(layout, date, LOOKBACK_DAYS)
     if served is None:
         raise NothingToReplay(f"no manifest published in the {LOOKBACK_DAYS} days before {date} served its logs")
-    offered = _offered(catalog.read_rows(layout, served.uri))
+    served_rows = catalog.read_rows(layout, served.uri)
+    offered = _offered(served_rows)
     impressions = [Impression(_context(r["user_id"], r["item_id"]), catalog.asset_name(r["thumbnail_uri"]) or "",
                                float(r["propensity"]), 1.0 if r["event_id"] in clicked else 0.0,
                                tuple(a for a, _ in offered[_context(r["user_id"], r["item_id"])]))
                    for r in shown if _matches(r, offered)]
     if not impressions:
         raise NothingToReplay(f"none of the {len(shown)} impressions of {date} matches a row of {served.uri}")
-    tonight = _tonight(layout, date)
+    tonight = {_context(*key): row["candidates"][k]["thumbnail_uri"].rsplit("/", 1)[-1]
+               for key, (row, k) in learned_choices(layout, date, served_rows, editor).items()}
     mean = sum(i.reward for i in impressions) / len(impressions)
     policies = _policies(offered, tonight)
     estimates = {"logging": on_policy(impressions).to_dict(),
                  **{name: evaluate_policy(impressions, policy, lambda imp, a: mean).to_dict()
                     for name, policy in policies.items()}}
-    return {"replay": {"date": date, "served_by": served.run_id, "learned_from": run_id_for(date) if tonight else None,
+    return {"replay": {"date": date, "served_by": served.run_id, "learned_from": f"thumbnail feedback of {date}",
                        "impressions": len(impressions), "unmatched": len(shown) - len(impressions),
                        "policies": estimates}}
 
@@ -82,13 +91,24 @@ def _matches(row: dict, offered: Mapping[str, list[tuple[str, str]]]) -> bool:
     return catalog.asset_name(row["thumbnail_uri"]) in {a for a, _ in options}
 
 
-def _tonight(layout: Layout, date: str) -> dict[str, str]:
-    """context -> the first candidate of the manifest published for ``date`` (empty when none is)."""
+def learned_choices(layout: Layout, date: str, rows: list[dict], editor: EditorConfig
+                    ) -> dict[tuple[str, str], tuple[dict, int]]:
+    """(user, item) -> (row, index of the candidate the bandit shows) for manifest ``rows``, ranked with the
+    evidence of ``date`` (its thumbnail feedback and taste clusters)."""
     try:
-        rows = catalog.read_rows(layout, layout.manifest(date, run_id_for(date)))
-    except catalog.CatalogError:
-        return {}
-    return {k: v[0][0] for k, v in _offered(rows).items() if v}
+        features = read_user_features(layout, date, ["user_id", "cluster"])
+        clusters = {u: str(c) for u, c in zip(features["user_id"].to_pylist(), features["cluster"].to_pylist())}
+    except (ObjectNotFound, FileNotFoundError):
+        clusters = {}
+    feedback = Feedback(clusters, read_feedback(layout, date), {})
+    out = {}
+    for row in rows:
+        offers = [{"asset": catalog.asset_name(c["thumbnail_uri"]), "score": c.get("score"), "index": k}
+                  for k, c in enumerate(row.get("candidates") or [])]
+        if offers:
+            out[(row["user_id"], row["item_id"])] = (row, rank(offers, feedback.evidence(row["user_id"]),
+                                                               editor)[0]["index"])
+    return out
 
 
 def _policies(offered: Mapping[str, list[tuple[str, str]]], tonight: Mapping[str, str]) -> dict[str, Policy]:

@@ -172,7 +172,7 @@ def _manifest(rows: list[GateRow], published: dict[str, str], run_id: str, date:
             "encoder_id": r["encoder_id"], "generator_id": r.get("generator_id"),
             "clip_kind": r.get("clip_kind"), "clip_generator_id": r.get("clip_generator_id"),
             "candidates": [{"thumbnail_uri": published[c["staged"]], "kind": c["kind"], "frame_ts": c["frame_ts"],
-                            "probability": c["probability"]} for c in _candidates(r)],
+                            "probability": c["probability"], "score": c.get("score")} for c in _candidates(r)],
         })
     return pa.Table.from_pylist(out, MANIFEST_SCHEMA)
 
@@ -180,7 +180,8 @@ def _manifest(rows: list[GateRow], published: dict[str, str], run_id: str, date:
 def _candidates(row: GateRow) -> list[dict]:
     """The row's serving candidates; a row gated before candidates existed offers its thumbnail alone."""
     return row.get("candidates") or [{"staged": row["thumbnail_staged"], "kind": row["thumbnail_kind"],
-                                      "frame_ts": row["thumbnail_frame_ts"], "probability": 1.0}]
+                                      "frame_ts": row["thumbnail_frame_ts"], "probability": 1.0,
+                                      "score": row.get("score")}]
 
 
 def _attempts(policy: PublishConfig) -> int:

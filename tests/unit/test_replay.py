@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from generec_core.config import EditorConfig
 from generec_core.datasets.catalog import MANIFEST_SCHEMA
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.evaluation.replay import NothingToReplay, replay
@@ -28,23 +29,28 @@ def _asset(root: str, name: str) -> str:
 
 def _rows(root: str, date: str, order: str, users: int) -> list[dict]:
     kinds = {"A": "selected", "B": "runner-up", "C": "original"}
+    scores = {"A": 0.8, "B": 0.6, "C": 0.5}
     probabilities = [0.9, 0.05, 0.05]
     return [{"user_id": f"u{u:03d}", "item_id": "i1", "thumbnail_uri": _asset(root, order[0]),
              "thumbnail_kind": "selected", "date": date, "run_id": run_id_for(date),
-             "candidates": [{"thumbnail_uri": _asset(root, c), "kind": kinds[c], "frame_ts": None, "probability": p}
+             "candidates": [{"thumbnail_uri": _asset(root, c), "kind": kinds[c], "frame_ts": None, "probability": p,
+                             "score": scores[c]}
                             for c, p in zip(order, probabilities)]} for u in range(users)]
 
 
 @pytest.fixture()
 def logged(tmp_path):
-    """A manifest served DAY's logs (A first); tonight's manifest ranks B first; the logs follow the served
-    probabilities and click with TRUE_RATE."""
+    """A manifest served DAY's logs (A first); the logs follow the served probabilities and click with TRUE_RATE;
+    the users' taste cluster's feedback up to DAY shows A rarely clicked and B often (the bandit learns B)."""
     root = file_uri(tmp_path)
     layout = Layout(root)
     served = _rows(root, PREV, "ABC", 400)
     layout.store.write_parquet(layout.manifest(PREV, run_id_for(PREV)), pa.Table.from_pylist(served, MANIFEST_SCHEMA))
-    layout.store.write_parquet(layout.manifest(DAY, run_id_for(DAY)),
-                               pa.Table.from_pylist(_rows(root, DAY, "BAC", 400), MANIFEST_SCHEMA))
+    layout.store.write_parquet(layout.user_features(DAY) + "/part-00000.parquet", pa.table(
+        {"user_id": [r["user_id"] for r in served], "cluster": [3] * len(served)}))
+    layout.store.write_parquet(layout.thumbnail_feedback(DAY) + "/part-00000.parquet", pa.table(
+        {"cluster": [3, 3, 3], "asset": [f"{c * 64}.jpg" for c in "ABC"], "impressions": [7200, 400, 400],
+         "clicks": [720, 120, 20]}))
     rng = np.random.default_rng(3)
     events = []
     for n in range(8000):
@@ -65,8 +71,8 @@ def logged(tmp_path):
 
 
 def test_every_policy_is_estimated_near_its_true_take_rate(logged):
-    out = replay(logged, DAY)["replay"]
-    assert out["served_by"] == run_id_for(PREV) and out["learned_from"] == run_id_for(DAY)
+    out = replay(logged, DAY, EditorConfig())["replay"]
+    assert out["served_by"] == run_id_for(PREV)
     assert out["impressions"] == 8000 and out["unmatched"] == 1
     policies = out["policies"]
     assert set(policies) == {"logging", "top", "original", "uniform", "learned"}
@@ -78,12 +84,12 @@ def test_every_policy_is_estimated_near_its_true_take_rate(logged):
         assert abs(estimate["dr"] - value) < 0.06, (name, estimate, value)
     lo, hi = policies["top"]["ci95"]
     assert lo <= truth["top"] <= hi
-    assert policies["learned"]["dr"] > policies["top"]["dr"]  # tonight's ranking (B first) is the better one
+    assert policies["learned"]["dr"] > policies["top"]["dr"]  # the bandit learned B, the better one
 
 
 def test_logs_without_v2_impressions_say_why(tmp_path):
     with pytest.raises(NothingToReplay, match="no contract v2 impressions"):
-        replay(Layout(file_uri(tmp_path)), DAY)
+        replay(Layout(file_uri(tmp_path)), DAY, EditorConfig())
 
 
 def test_the_cli_prints_the_replay_as_json(logged):
