@@ -178,7 +178,7 @@ class EditorConfig:
     # its taste score relative to the row's best, worth prior_strength impressions; candidates are ranked by
     # posterior mean + ucb_width posterior standard deviations, on their taste group's impressions and clicks.
     prior_take_rate: float = 0.1
-    prior_strength: float = 20.0
+    prior_strength: float = 10.0
     ucb_width: float = 1.0
     device: str = "auto"  # "auto" picks CUDA when present
 

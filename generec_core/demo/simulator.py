@@ -4,7 +4,10 @@ After a night is published, ``simulate_night`` writes the next day's raw logs as
 the world's usual events (``demo/logs.py``), plus, for a share of every served (user, item) row, an
 impression of a thumbnail sampled by the row's ``candidates`` probabilities (contract v2:
 ``thumbnail_uri``, ``propensity``) and, with a probability that depends on whether that image shows
-one of the user's planted favourite categories, a click naming the impression. The pipeline then
+one of the user's planted favourite categories, a click naming the impression. The probability is
+also scaled by the image's own appeal, a hidden factor in [0.4, 1.6] per image (stable, from its
+content address): people click some frames of a favourite more than others, which no taste score
+sees and only clicks can teach (what the candidate bandit is for). The pipeline then
 runs that day on those logs: ingest checks them, features count them per taste cluster, the gate's
 bandit learns from them, evaluate replays them.
 
@@ -16,6 +19,7 @@ rate on the contexts it impressed: ``logging`` (the served probabilities), ``top
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date as Date
 
@@ -29,8 +33,8 @@ from generec_core.demo import logs
 from generec_core.evaluation.replay import learned_choices
 from generec_core.kinds import CandidateKind, ThumbnailKind
 
-P_HIT, P_MISS = 0.35, 0.05  # click probability when the shown image is / is not a planted favourite
-P_SERVE = 0.6  # share of a user's served rows that get an impression on a simulated day
+P_HIT, P_MISS = 0.3, 0.05  # click probability when the shown image is / is not a planted favourite (mean appeal)
+IMPRESSIONS_PER_ROW = 1.5  # mean impressions of a served row on a simulated day (Poisson: scrolling back, reopening)
 SIMULATED_PART = 1  # raw/interactions/dt=<date>/part-00001.jsonl (the world's own events are part 0)
 
 
@@ -46,7 +50,7 @@ def simulate_night(layout: Layout, date: str, seed: int = 7) -> dict:
     users = [logs.UserTaste(u["user_id"], tuple(u["favourite_categories"]), bool(u["cold_start"]))
              for u in truth.users.values()]
     items = [logs.LogItem(i["item_id"], i["primary_category"], int(i["duration_s"] * 1000)) for i in truth.items.values()]
-    layout.store.write_bytes(layout.raw_interactions_file(date, 0), logs.day_log(date, users, items, rng).to_bytes())
+    layout.store.write_bytes(layout.raw_interactions_file(date, 0), _organic(logs.day_log(date, users, items, rng)))
     rows = [r for r in catalog.read_rows(layout, current["manifest"])
             if r["thumbnail_kind"] != ThumbnailKind.CREATED and truth.knows_item(r["item_id"]) and r["candidates"]]
     events, contexts = _served(rows, truth, date, rng)
@@ -88,34 +92,51 @@ def click_probability(candidate: dict, item_id: str, favourites: frozenset[str] 
                       truth: LabelledTruth) -> float:
     """P(click) of showing ``candidate``: whether the image shows a planted favourite (the cover: the item's
     primary category; a frame or an image generated from one: the category on screen at that time)."""
+    appeal = image_appeal(candidate["thumbnail_uri"])
     if not favourites:
-        return P_MISS
+        return P_MISS * appeal
     if candidate["kind"] in (CandidateKind.ORIGINAL, CandidateKind.CREATED) or candidate["frame_ts"] is None:
         category = truth.cover_category(item_id)
     else:
         category = truth.category_at(item_id, candidate["frame_ts"])
-    return P_HIT if category in favourites else P_MISS
+    return min(1.0, (P_HIT if category in favourites else P_MISS) * appeal)
+
+
+def image_appeal(thumbnail_uri: str) -> float:
+    """A hidden, stable click multiplier in [0.4, 1.6] per image (mean 1), from its content address."""
+    name = thumbnail_uri.rsplit("/", 1)[-1]
+    return 0.4 + 1.2 * int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:12], 16) / 16 ** 12
 
 
 def _served(rows: list[dict], truth: LabelledTruth, date: str,
             rng: np.random.Generator) -> tuple[list[dict], list[tuple[str, str]]]:
     events, contexts = [], []
     for row in rows:
-        if rng.random() >= P_SERVE:
-            continue
         offered = row["candidates"]
-        k = int(rng.choice(len(offered), p=np.asarray([c["probability"] for c in offered]) / sum(
-            c["probability"] for c in offered)))
-        second = int(rng.integers(0, 86_000))
-        event_id = f"sim-{date.replace('-', '')}-{len(contexts):06d}"
-        base = {"user_id": row["user_id"], "item_id": row["item_id"]}
-        events.append({"event_id": event_id, **base, "event_type": "impression", "ts": _ts(date, second),
-                       "thumbnail_uri": offered[k]["thumbnail_uri"], "propensity": offered[k]["probability"]})
-        if rng.random() < click_probability(offered[k], row["item_id"], truth.favourites(row["user_id"]), truth):
-            events.append({"event_id": event_id + "-c", **base, "event_type": "click", "ts": _ts(date, second + 2),
-                           "impression_id": event_id})
-        contexts.append((row["user_id"], row["item_id"]))
+        probabilities = np.asarray([c["probability"] for c in offered])
+        for _ in range(int(rng.poisson(IMPRESSIONS_PER_ROW))):
+            k = int(rng.choice(len(offered), p=probabilities / probabilities.sum()))
+            second = int(rng.integers(0, 86_000))
+            event_id = f"sim-{date.replace('-', '')}-{len(contexts):06d}"
+            base = {"user_id": row["user_id"], "item_id": row["item_id"]}
+            events.append({"event_id": event_id, **base, "event_type": "impression", "ts": _ts(date, second),
+                           "thumbnail_uri": offered[k]["thumbnail_uri"], "propensity": offered[k]["probability"]})
+            if rng.random() < click_probability(offered[k], row["item_id"], truth.favourites(row["user_id"]), truth):
+                events.append({"event_id": event_id + "-c", **base, "event_type": "click",
+                               "ts": _ts(date, second + 2), "impression_id": event_id})
+            contexts.append((row["user_id"], row["item_id"]))
     return events, contexts
+
+
+def _organic(day: logs.DayLog) -> bytes:
+    """The world's usual day without its own (v1) impressions: the served impressions take their place, so the
+    day's volume stays inside the ingest gate's band."""
+    def served_elsewhere(line: str) -> bool:
+        try:
+            return json.loads(line).get("event_type") == "impression"
+        except (ValueError, AttributeError):
+            return False  # the day's dirt stays: ingest must still meet it
+    return "".join(line + "\n" for line in day.lines if not served_elsewhere(line)).encode("utf-8")
 
 
 def _ts(date: str, second: int) -> str:

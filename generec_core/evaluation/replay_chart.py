@@ -21,27 +21,28 @@ def take_rate_chart(nights: list[dict], truths: dict[str, dict]) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.5, 3.8), dpi=100)
+    figure = Figure(figsize=(9.5, 3.8), dpi=100)
     axes = figure.subplots()
     dates = [night["date"] for night in nights]
     x = list(range(len(dates)))
-    for name in POLICIES:
+    for offset, name in enumerate(POLICIES):
+        shifted = [v + (offset - 2) * 0.04 for v in x]  # side by side: the intervals stay readable
         estimates = [night["policies"].get(name) or {} for night in nights]
         dr = [e.get("dr") for e in estimates]
         if any(v is not None for v in dr):
             low = [v - e["ci95"][0] if v is not None else 0 for v, e in zip(dr, estimates)]
             high = [e["ci95"][1] - v if v is not None else 0 for v, e in zip(dr, estimates)]
-            axes.errorbar(x, [v if v is not None else float("nan") for v in dr], yerr=[low, high], marker="o",
+            axes.errorbar(shifted, [v if v is not None else float("nan") for v in dr], yerr=[low, high], marker="o",
                           capsize=3, color=_COLOURS[name], label=f"{name}: replay (DR, 95% CI)")
         true = [truths.get(d, {}).get("true_take_rate", {}).get(name) for d in dates]
         if any(v is not None for v in true):
-            axes.plot(x, [v if v is not None else float("nan") for v in true], linestyle="--", marker="x",
+            axes.plot(shifted, [v if v is not None else float("nan") for v in true], linestyle="--", marker="x",
                       color=_COLOURS[name], label=f"{name}: true (simulated audience)")
     axes.set_xticks(x, dates)
     axes.set_xlabel("night (date of the logs)")
     axes.set_ylabel("take rate (clicks / impressions)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, ncol=2, loc="best")
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
     return buffer.getvalue()
