@@ -323,8 +323,8 @@ CREATOR_BACKENDS: tuple[str, ...] = ("montage", "diffusers", "none")
 class CreatorConfig:
     """The AI creator (generec_core/creator): new micro-videos for taste groups and instructing users.
 
-    Durations are of the created video (crossfades overlap neighbouring segments). Defaults: a demo
-    video is 8-20 s at 12 fps; 1.5 s segments from at most 2 per source make a 6-10 s mix of 5-7 sources.
+    Durations are of the created video (crossfades overlap neighbouring segments). Defaults: demo videos
+    last 4-6 s at 12 fps; 1.5 s segments, at most 2 per source, make a 6-10 s mix of about 7 segments.
     """
 
     # montage: real segments of the catalogue joined (CPU; per-user items restyled when the user asked for a
