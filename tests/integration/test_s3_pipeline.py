@@ -44,6 +44,9 @@ def _catalog(root: str) -> tuple[dict, list[dict]]:
             if row[column]:
                 assert row[column].startswith(root + "/catalog/assets/"), row[column]
                 row[column] = row[column][len(root):]
+        for candidate in row["candidates"]:
+            assert candidate["thumbnail_uri"].startswith(root + "/catalog/assets/"), candidate
+            candidate["thumbnail_uri"] = candidate["thumbnail_uri"][len(root):]
     # the manifest's bytes (so its sha256) embed the root in every asset URI: compare the rest
     pointer = {k: v for k, v in current.items() if k != "manifest_sha256"}
     return {**pointer, **{k: current[k][len(root):] for k in ("manifest", "created") if k in current}}, rows
