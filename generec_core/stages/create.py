@@ -83,7 +83,7 @@ def create(config: PipelineConfig, date: str) -> CreateSummary:
     guidance = read_guidance(layout, date)
     audiences = plan_audiences(read_user_features(layout, date), guidance, cfg)
     creator = _Creator(config, layout, date, guidance, {m for a in audiences for m in a.members})
-    made = [item for item in (creator.make(a) for a in audiences) if item is not None]
+    made = merge_identical([item for item in (creator.make(a) for a in audiences) if item is not None])
     write_created(layout, run_id, made)
     log.info("create run=%s audiences=%s items=%s skipped=%s", run_id, len(audiences), len(made), dict(creator.counts))
     return {"backend": cfg.backend, "audiences": len(audiences),
@@ -91,6 +91,17 @@ def create(config: PipelineConfig, date: str) -> CreateSummary:
             "personal_audiences": sum(a.personal for a in audiences), "items": len(made),
             "created_seconds": round(sum(i["duration_s"] for i in made), 3),
             "creator_ids": sorted({i["generator_id"] for i in made}), **creator.counts}  # type: ignore[typeddict-item]
+
+
+def merge_identical(items: list[CreatedItem]) -> list[CreatedItem]:
+    """One item per video: two audiences whose segments came out the same get the same content-addressed item
+    (the first audience names it), shown once to everyone either was made for."""
+    by_id: dict[str, CreatedItem] = {}
+    for item in items:
+        first = by_id.setdefault(item["item_id"], item)
+        if first is not item:
+            first["recipients"] = sorted(set(first["recipients"]) | set(item["recipients"]))
+    return list(by_id.values())
 
 
 class _Creator:

@@ -216,3 +216,15 @@ def test_durations_outside_the_bounds_or_the_item_fail(world, made):
     assert _failed(world, _asset(world, data, montage, sources, bounds=(5.0, 12.0))) == {"duration_bounds"}
     assert _failed(world, _asset(world, data, montage, sources, duration=montage.duration_s + 1.0)) == {"duration"}
     assert _failed(world, _asset(world, data[: len(data) // 2], montage, sources)) == {"decodes"}
+
+
+def test_audiences_whose_videos_came_out_the_same_share_one_item():
+    from generec_core.stages.create import merge_identical
+
+    def item(item_id: str, audience: str, recipients: list[str]) -> dict:
+        return {"item_id": item_id, "audience": audience, "recipients": recipients}
+
+    merged = merge_identical([item("created-a", "group:3", ["u1", "u2"]), item("created-b", "user:u9", ["u9"]),
+                              item("created-a", "user:u2", ["u2", "u5"])])
+    assert [(m["item_id"], m["audience"], m["recipients"]) for m in merged] == [
+        ("created-a", "group:3", ["u1", "u2", "u5"]), ("created-b", "user:u9", ["u9"])]
