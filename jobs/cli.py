@@ -130,7 +130,7 @@ def _simulated_night(args: argparse.Namespace, last_day: str, night: int) -> tup
 
     from generec_core.config import normalise_root
     from generec_core.datasets.layout import Layout
-    from generec_core.demo.simulator import add_learned_truth, simulate_night
+    from generec_core.demo.simulator import simulate_night
 
     date = (Date.fromisoformat(last_day) + timedelta(days=night)).isoformat()
     layout = Layout(normalise_root(args.root))
@@ -138,7 +138,6 @@ def _simulated_night(args: argparse.Namespace, last_day: str, night: int) -> tup
     print(f"[generec] night {night} ({date}): the simulated audience saw {record['impressions']} thumbnails and "
           f"clicked {record['clicks']}; running {date}", file=sys.stderr)
     state = run_dag(args.root, date, None, args.shards, args.verbose, _dag_params(args.param))
-    record = add_learned_truth(layout, date) or record
     print(f"[generec] night {night} ({date}): true take rates " + ", ".join(
         f"{k} {v:.3f}" for k, v in record["true_take_rate"].items() if v is not None), file=sys.stderr)
     _summarise(args.root, date, state)

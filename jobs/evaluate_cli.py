@@ -49,7 +49,7 @@ def _replay(config, date: str) -> int:
     from generec_core.evaluation.replay import NothingToReplay, replay
 
     try:
-        summary = replay(Layout.for_config(config), date, config.editor)
+        summary = replay(Layout.for_config(config), date)
     except NothingToReplay as exc:
         print(f"generec evaluate --replay: {exc}")
         return 1

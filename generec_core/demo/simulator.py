@@ -12,9 +12,9 @@ runs that day on those logs: ingest checks them, features count them per taste c
 bandit learns from them, evaluate replays them.
 
 Because the simulator knows each image's click probability, it also knows every policy's true take
-rate on the contexts it impressed: ``logging`` (the served probabilities), ``top``, ``original``,
-``uniform`` now, and ``learned`` (the next manifest's first candidates) once the night has run
-(``add_learned_truth``). The report charts them beside the replay estimates.
+rate on the contexts it impressed (the policies of ``evaluation/replay.py``: ``logging``, the served
+probabilities; ``top``, the taste ranking; ``original``; ``uniform``; ``learned``, the bandit's first
+candidate). The report charts them beside the replay estimates.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from datetime import date as Date
 
 import numpy as np
 
-from generec_core.config import EditorConfig
 from generec_core.datasets import catalog
 from generec_core.datasets.layout import Layout
-from generec_core.datasets.truth import LabelledTruth, read_simulation_truth, read_truth, write_simulation_truth
+from generec_core.datasets.truth import LabelledTruth, read_truth, write_simulation_truth
 from generec_core.demo import logs
-from generec_core.evaluation.replay import learned_choices
+from generec_core.evaluation.replay import best_by_taste
 from generec_core.kinds import CandidateKind, ThumbnailKind
 
 P_HIT, P_MISS = 0.3, 0.05  # click probability when the shown image is / is not a planted favourite (mean appeal)
@@ -64,28 +63,6 @@ def simulate_night(layout: Layout, date: str, seed: int = 7) -> dict:
                                  for name, choose in _POLICIES.items()}}
     write_simulation_truth(layout, date, record)
     return record
-
-
-def add_learned_truth(layout: Layout, date: str, editor: EditorConfig = EditorConfig()) -> dict | None:
-    """After ``date``'s night ran: the true take rate, on the contexts impressed that day, of tonight's
-    learned ranking (the candidate bandit with the evidence of ``date``, as ``evaluation/replay.py`` has it)."""
-    record, truth = read_simulation_truth(layout, date), read_truth(layout)
-    if record is None or truth is None:
-        return None
-    served = catalog.read_rows(layout, layout.manifest(*_served_by(record)))
-    wanted = {tuple(c) for c in record["contexts"]}
-    choices = learned_choices(layout, date, [r for r in served if (r["user_id"], r["item_id"]) in wanted], editor)
-    picked = [choices[tuple(c)] for c in record["contexts"] if tuple(c) in choices]
-    record["true_take_rate"]["learned"] = _true_rate([row for row, _ in picked], truth, None,
-                                                     [{k: 1.0} for _, k in picked])
-    write_simulation_truth(layout, date, record)
-    return record
-
-
-def _served_by(record: dict) -> tuple[str, str]:
-    """(date, run id) of the manifest that served the simulated day."""
-    run_id = record["served_by"]
-    return run_id.removeprefix("nightly-"), run_id
 
 
 def click_probability(candidate: dict, item_id: str, favourites: frozenset[str] | None,
@@ -143,18 +120,15 @@ def _ts(date: str, second: int) -> str:
     return f"{date}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
 
 
-def _true_rate(rows: list[dict], truth: LabelledTruth, choose, chosen: list[dict[int, float]] | None = None
-               ) -> float | None:
-    """Mean over ``rows`` of the click probability under the policy ``choose(row) -> {candidate index: p}``
-    (or, per row, the given ``chosen`` distributions)."""
+def _true_rate(rows: list[dict], truth: LabelledTruth, choose) -> float | None:
+    """Mean over ``rows`` of the click probability under the policy ``choose(row) -> {candidate index: p}``."""
     if not rows:
         return None
     total = 0.0
-    for n, row in enumerate(rows):
+    for row in rows:
         favourites = truth.favourites(row["user_id"])
-        policy = chosen[n] if chosen is not None else choose(row)
         total += sum(p * click_probability(row["candidates"][k], row["item_id"], favourites, truth)
-                     for k, p in policy.items())
+                     for k, p in choose(row).items())
     return round(total / len(rows), 6)
 
 
@@ -165,7 +139,8 @@ def _original(row: dict) -> dict[int, float]:
 
 _POLICIES = {
     "logging": lambda row: {k: c["probability"] for k, c in enumerate(row["candidates"])},
-    "top": lambda row: {0: 1.0},
+    "top": lambda row: {row["candidates"].index(best_by_taste(row)): 1.0},
     "original": _original,
     "uniform": lambda row: {k: 1.0 / len(row["candidates"]) for k in range(len(row["candidates"]))},
+    "learned": lambda row: {0: 1.0},
 }

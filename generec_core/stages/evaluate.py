@@ -56,7 +56,7 @@ def _replay(config: PipelineConfig, date: str) -> dict:
     """The off-policy evaluation of the date's logs, stored for the report; empty when they cannot be replayed."""
     layout = Layout.for_config(config)
     try:
-        summary = replay(layout, date, config.editor)
+        summary = replay(layout, date)
     except NothingToReplay as exc:
         log.info("no replay: %s", exc)
         return {}
