@@ -138,16 +138,20 @@ class Auditor:
             checks = [CheckResult("decodes", True, None, None),
                       *clip_duration_checks(n_frames, fps, asset.end_s - asset.start_s, self.gate)]
             decoded.append((checks, frames, [src for _, src in picked]))
-        every = [f for _, frames, _ in decoded for f in frames]
-        embeddings = iter(self.encoder.embed(every)) if every else iter(())
-        unsafe = iter(nsfw_scores(every)) if every else iter(())
         out = []
-        for asset, (checks, frames, sources) in zip(assets, decoded):
+        for asset, (checks, _, sources), (embedded, unsafe) in zip(assets, decoded,
+                                                                   self._models([f for _, f, _ in decoded])):
             if checks[0].passed:
-                checks += self._clip_checks(asset, [next(embeddings) for _ in frames], sources,
-                                            [next(unsafe) for _ in frames])
+                checks += self._clip_checks(asset, embedded, sources, unsafe)
             out.append(checks)
         return out
+
+    def _models(self, frames_per_asset: list[list[np.ndarray]]) -> list[tuple[list[np.ndarray], list[float]]]:
+        """Every asset's frames through the encoder and open_nsfw as one batch; (embeddings, P(NSFW)) per asset."""
+        every = [f for frames in frames_per_asset for f in frames]
+        embeddings = iter(self.encoder.embed(every)) if every else iter(())
+        unsafe = iter(nsfw_scores(every)) if every else iter(())
+        return [([next(embeddings) for _ in frames], [next(unsafe) for _ in frames]) for frames in frames_per_asset]
 
     def _clip_checks(self, asset: ClipAsset, embedded: list[np.ndarray], sources: list[np.ndarray],
                      unsafe: list[float]) -> list[CheckResult]:
@@ -161,7 +165,6 @@ class Auditor:
         if asset.edited:
             checks.append(flicker_check(asset.data, asset.edited_from, gate.max_flicker_ratio))
         return checks
-
 
     def videos(self, assets: Sequence[CreatedAsset]) -> list[list[CheckResult]]:
         """Per created video: the checks above; the probed frames of all videos go through the models at once."""
@@ -180,14 +183,10 @@ class Auditor:
                       CheckResult.of("duration_bounds", lo - 1e-6 <= duration <= hi + 1e-6, round(duration, 4),
                                      [lo, hi], "too short" if duration < lo else "too long")]
             decoded.append((checks, frames))
-        every = [f for _, frames in decoded for f in frames]
-        embeddings = iter(self.encoder.embed(every)) if every else iter(())
-        unsafe = iter(nsfw_scores(every)) if every else iter(())
         out = []
-        for asset, (checks, frames) in zip(assets, decoded):
+        for asset, (checks, frames), (embedded, unsafe) in zip(assets, decoded, self._models([f for _, f in decoded])):
             if checks[0].passed:
-                checks += self._video_checks(asset, frames, [next(embeddings) for _ in frames],
-                                             [next(unsafe) for _ in frames])
+                checks += self._video_checks(asset, frames, embedded, unsafe)
             out.append(checks)
         return out
 
