@@ -73,7 +73,7 @@ def test_a_clean_day_passes_both_suites_and_is_rendered(spark, root):
     assert audit["success"] and audit["critical_failures"] == [] and audit["skipped"] == []
     verdict = metrics.load_all(Layout(root), run_id_for(DAY))["expectations-interactions"]
     lake = next(s for s in verdict["suites"] if s["suite"] == "interactions_lake")
-    assert lake["success"] and lake["evaluated"] == 20  # 19 fixed + the volume band from PREV's 10 rows
+    assert lake["success"] and lake["evaluated"] == 24  # 23 fixed + the volume band from PREV's 10 rows
     band = next(r for r in lake["results"] if r["name"] == VOLUME)
     assert band["success"] and band["observed"] == "12"
     page = Path(spark_path(join(root, lake["html"])))
