@@ -171,8 +171,10 @@ def test_catalog_has_a_row_for_every_planned_pair(demo_run):
     planned = {(r["user_id"], r["item_id"]) for r in worklist} - _avoided(root, current["date"], worklist)
     got = [(r["user_id"], r["item_id"]) for r in rows]
     assert len(got) == len(set(got)), "duplicate (user, item) rows"
-    assert set(got) == planned and planned
-    assert {r["thumbnail_kind"] for r in rows} <= {"selected", "original", "generated"}
+    retrieved = {(r["user_id"], r["item_id"]) for r in rows if r["thumbnail_kind"] != "created"}
+    assert retrieved == planned and planned  # and, beside them, the AI creator's items for their audiences
+    assert {r["thumbnail_kind"] for r in rows} <= {"selected", "original", "generated", "created"}
+    assert all(r["item_id"].startswith("created-") for r in rows if r["thumbnail_kind"] == "created")
     assert "report:" in proc.stdout.strip().splitlines()[-1]
     assert (root / f"reports/run={current['run_id']}/index.html").is_file()
 
