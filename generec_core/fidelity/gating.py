@@ -27,7 +27,7 @@ from generec_core.editor.candidates import offered, promote, with_probabilities
 from generec_core.kinds import AssetKind, ClipKind, ThumbnailKind
 
 # A gate row's serving candidate (staged asset); publish swaps in the published URI.
-CANDIDATE_TYPE = pa.struct([("staged", pa.string()), ("kind", pa.string()), ("frame_ts", pa.float64()),
+STAGED_CANDIDATE_TYPE = pa.struct([("staged", pa.string()), ("kind", pa.string()), ("frame_ts", pa.float64()),
                             ("score", pa.float64()), ("probability", pa.float64())])
 
 STAGE_OF_KIND = {AssetKind.SELECTED: "personalise", AssetKind.COVER: "personalise", AssetKind.CLIP: "personalise",
@@ -135,7 +135,7 @@ def apply_fallbacks(rows: pa.Table, verdicts: Mapping[str, dict], editor: Editor
         out.append(row)
     schema = rows.schema
     for name, dtype in (("generator_id", pa.string()), ("clip_kind", pa.string()), ("clip_generator_id", pa.string()),
-                        ("fallback", pa.string()), ("candidates", pa.list_(CANDIDATE_TYPE))):
+                        ("fallback", pa.string()), ("candidates", pa.list_(STAGED_CANDIDATE_TYPE))):
         if schema.get_field_index(name) < 0:
             schema = schema.append(pa.field(name, dtype))
     return pa.Table.from_pylist(out, schema)

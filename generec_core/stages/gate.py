@@ -94,7 +94,8 @@ def run_gate(config: PipelineConfig, date: str) -> GateSummary:
     verdicts = _audit(auditor, layout, plans, frames)
     verdicts.update(_audit_created(config, auditor, layout, created, frames, videos))
     passed_created = [c for c in created if all(verdicts[a]["passed"] for a in (c["video_staged"], c["cover_staged"]))]
-    final = apply_fallbacks(rows, verdicts, config.editor, _feedback(layout, date, plans))
+    features = _features(layout, date)
+    final = apply_fallbacks(rows, verdicts, config.editor, _feedback(layout, date, plans, features))
     final = pa.concat_tables([final, created_rows(passed_created, final.schema, _encoder_id(rows))])
     gate_data.write_gate_created(layout, run_id, passed_created)
     data_checks, gx_result = validate_manifest(final, {a: v["passed"] for a, v in verdicts.items()}, run_id)
@@ -104,7 +105,7 @@ def run_gate(config: PipelineConfig, date: str) -> GateSummary:
     _write_manifest_page(layout, run_id, gx_result)
     gate_data.quarantine_assets(layout, date, [(a, _read(layout, a), v) for a, v in sorted(verdicts.items())
                                                if not v["passed"]])
-    bias = bias_report(rows, final, user_groups(_features(layout, date)))
+    bias = bias_report(rows, final, user_groups(features))
     summary = summarise(config.gate, verdicts, final, data_checks, bias)
     summary.update(rows_dropped=rows.num_rows + sum(len(c["recipients"]) for c in passed_created) - final.num_rows,
                    created=created_summary(created, passed_created, verdicts))
@@ -128,12 +129,11 @@ def _features(layout: Layout, date: str) -> pa.Table | None:
         return None
 
 
-def _feedback(layout: Layout, date: str, plans: dict[str, AssetPlan]) -> Feedback | None:
+def _feedback(layout: Layout, date: str, plans: dict[str, AssetPlan], features: pa.Table | None) -> Feedback | None:
     """What the candidate bandit learns from tonight; None before any contract v2 impression was logged."""
     counts = read_feedback(layout, date)
     if not counts:
         return None
-    features = _features(layout, date)
     clusters = {} if features is None else {
         u: str(c) for u, c in zip(features["user_id"].to_pylist(), features["cluster"].to_pylist())}
     images = [a for a, p in plans.items() if p.kind in (AssetKind.SELECTED, AssetKind.COVER, AssetKind.GENERATED)]

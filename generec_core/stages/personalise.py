@@ -96,12 +96,8 @@ def personalise_shard(config: PipelineConfig, date: str, shard: int,
     runner_ups = {(u, i): runner_up_frames(tastes[u], contexts[i].frames, sel.frame_idx, config.editor.runner_ups,
                                            config.editor.runner_up_max_similarity, config.editor.mode == "production")
                   for (u, i), sel in selections.items()}
-    cover_scores = {(u, i): float(tastes[u] @ contexts[i].cover) / max(float(np.linalg.norm(tastes[u])), 1e-12)
-                    for u, i in selections if contexts[i].cover is not None}
     rows, stage_counts = _stage_rows(config, layout, run_id, shard, worklist, contexts, selections, user_bounds,
-                                     runner_ups)
-    for row in rows:
-        row["cover_score"] = cover_scores.get((row["user_id"], row["item_id"]))
+                                     runner_ups, tastes)
     staged.write_shard_rows(layout, run_id, shard, rows)
     log.info("personalise shard=%s rows=%s", shard, len(rows))
     return {**counts, **stage_counts, "shard": shard, "rows": len(rows), "mode": config.editor.mode}  # type: ignore
@@ -159,7 +155,8 @@ def _unit(vector: np.ndarray | None) -> np.ndarray | None:
 def _stage_rows(config: PipelineConfig, layout: Layout, run_id: str, shard: int, worklist: pa.Table,
                 contexts: dict[str, _ItemContext], selections: dict[tuple[str, str], Selection],
                 user_bounds: Mapping[str, ClipBounds] | None,
-                runner_ups: Mapping[tuple[str, str], list[tuple[int, float]]]) -> tuple[list[StagedRow], dict]:
+                runner_ups: Mapping[tuple[str, str], list[tuple[int, float]]],
+                tastes: Mapping[str, np.ndarray]) -> tuple[list[StagedRow], dict]:
     pairs_by_item: dict[str, list[dict]] = defaultdict(list)
     for rec in worklist.to_pylist():
         pairs_by_item[rec["item_id"]].append(rec)
@@ -175,7 +172,7 @@ def _stage_rows(config: PipelineConfig, layout: Layout, run_id: str, shard: int,
             _decode(config, layout, ctx)
             item_rows = [_row(config, layout, run_id, shard, p, ctx, selections.get((p["user_id"], item_id)),
                               first_window(config.editor, ctx.frames, (user_bounds or {}).get(p["user_id"])),
-                              counts, runner_ups.get((p["user_id"], item_id), []))
+                              counts, runner_ups.get((p["user_id"], item_id), []), tastes.get(p["user_id"]))
                          for p in pairs]
         except VideoDecodeError as exc:  # one bad video costs its rows, never the shard
             log.warning("item %s skipped: %s", item_id, exc.reason)
@@ -199,7 +196,7 @@ def _decode(config: PipelineConfig, layout: Layout, ctx: _ItemContext) -> None:
 
 def _row(config: PipelineConfig, layout: Layout, run_id: str, shard: int, pair: dict,
          ctx: _ItemContext, sel: Selection | None, window: tuple[int, int], counts: dict,
-         runner_ups: list[tuple[int, float]]) -> StagedRow:
+         runner_ups: list[tuple[int, float]], taste: np.ndarray | None) -> StagedRow:
     """Cold-start users (no taste of their own) get the original cover and the first clip; warm ones their
     selection and the runner-up frames (serving candidates, staged like the selected frame)."""
     cover_uri = _stage_cover(layout, run_id, ctx)
@@ -211,6 +208,8 @@ def _row(config: PipelineConfig, layout: Layout, run_id: str, shard: int, pair: 
         kind, frame_idx, score = ThumbnailKind.SELECTED, sel.frame_idx, sel.frame_score
         frame_ts = float(ctx.frames.timestamps[sel.frame_idx])
         window, clip_score = (sel.window_start, sel.window_end), sel.clip_score
+    cover_score = None if sel is None or taste is None or ctx.cover is None else \
+        float(taste @ ctx.cover) / max(float(np.linalg.norm(taste)), 1e-12)
     clip_uri, (start_s, end_s) = _stage_clip(layout, run_id, ctx, *window, counts)
     return {"user_id": pair["user_id"], "item_id": pair["item_id"], "shard": shard,
             "retriever": pair["retriever"], "is_cold": bool(pair["is_cold"]),
@@ -218,7 +217,7 @@ def _row(config: PipelineConfig, layout: Layout, run_id: str, shard: int, pair: 
             "thumbnail_frame_idx": frame_idx,
             "thumbnail_frame_ts": frame_ts, "score": score, "clip_staged": clip_uri,
             "clip_start_s": start_s, "clip_end_s": end_s, "clip_score": clip_score,
-            "encoder_id": config.frames.encoder,
+            "encoder_id": config.frames.encoder, "cover_score": cover_score,
             "runner_ups": [{"staged": _stage_frame(config, layout, run_id, ctx, idx), "frame_idx": idx,
                             "frame_ts": float(ctx.frames.timestamps[idx]), "score": score} for idx, score in runner_ups]}
 
