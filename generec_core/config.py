@@ -174,12 +174,13 @@ class EditorConfig:
     runner_ups: int = 1
     runner_up_max_similarity: float = 0.9
     exploration: float = 0.1
-    # The candidate bandit (editor/bandit.py): a Beta prior per candidate centred on prior_take_rate scaled by
-    # its taste score relative to the row's best, worth prior_strength impressions; candidates are ranked by
-    # posterior mean + ucb_width posterior standard deviations, on their taste group's impressions and clicks.
+    # The candidate bandit (editor/bandit.py): a Beta prior per candidate centred on its taste group's take rate
+    # (shrunk towards everyone's, itself towards prior_take_rate) scaled by its taste score relative to the
+    # row's best, worth prior_strength impressions; candidates are ranked by posterior mean + ucb_width
+    # posterior standard deviations, on their taste group's impressions and clicks.
     prior_take_rate: float = 0.1
-    prior_strength: float = 10.0
-    ucb_width: float = 1.0
+    prior_strength: float = 20.0
+    ucb_width: float = 0.5
     device: str = "auto"  # "auto" picks CUDA when present
 
     def __post_init__(self) -> None:

@@ -148,7 +148,8 @@ def _ranked_candidates(row: dict, editor: EditorConfig, feedback: Feedback | Non
     offers = offered(row)
     if feedback is not None and len(offers) > 1:
         evidence = feedback.evidence(row["user_id"])
-        offers = rank([{**o, "asset": feedback.assets.get(o["staged"])} for o in offers], evidence, editor)
+        offers = rank([{**o, "asset": feedback.assets.get(o["staged"])} for o in offers], evidence, editor,
+                      feedback.base_rate(row["user_id"], editor))
         if offers[0]["staged"] != row["thumbnail_staged"]:
             promote(row, offers[0])
     return with_probabilities(offers, editor.exploration)

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from generec_core.config import EditorConfig
-from generec_core.editor.bandit import Feedback, rank, ucb
+from generec_core.editor.bandit import Feedback, rank, shrunk_rate, ucb
 from generec_core.fidelity.gating import apply_fallbacks
 
 EDITOR = EditorConfig()
@@ -38,6 +38,25 @@ def test_the_index_rises_with_clicks_and_the_prior_follows_the_taste_score():
     assert ucb(0.8, 0.8, 0, 0, EDITOR) > ucb(0.2, 0.8, 0, 0, EDITOR)
     # uncertainty: at the prior's own take rate (0.1), fewer impressions leave a larger bonus
     assert ucb(0.8, 0.8, 10, 1, EDITOR) > ucb(0.8, 0.8, 1000, 100, EDITOR) > 0.1
+
+
+def test_the_prior_is_centred_on_the_groups_own_take_rate_shrunk_towards_everyones():
+    a, b = "a" * 64 + ".jpg", "b" * 64 + ".jpg"
+    feedback = Feedback({"u1": "1", "u2": "2", "u3": "9"}, {("1", a): (300, 130), ("1", b): (100, 30), ("2", a): (100, 10)}, {})
+    overall = shrunk_rate(500, 170, EDITOR.prior_take_rate, EDITOR.prior_strength)
+    assert overall == pytest.approx((170 + 20 * 0.1) / 520)
+    assert feedback.base_rate("u1", EDITOR) == pytest.approx((160 + 20 * overall) / 420)  # a keen group: ~0.4
+    assert feedback.base_rate("u2", EDITOR) == pytest.approx((10 + 20 * overall) / 120)
+    assert feedback.base_rate("u3", EDITOR) == pytest.approx(overall)  # a group without logs: everyone's
+
+
+def test_an_unseen_candidate_competes_on_the_groups_take_rate():
+    """A keen group (0.4) took the top thumbnail 0.25 of 80 times: below the group's rate, so the unseen runner-up
+    is tried; centred on a fixed 0.1 the runner-up looked worse than anything shown, and the top stayed."""
+    offers = _offers()
+    evidence = {offers[0]["asset"]: (80, 20)}
+    assert rank(offers, evidence, EDITOR, base=0.4)[0]["kind"] == "runner-up"
+    assert rank(offers, evidence, EDITOR, base=0.1)[0]["kind"] == "selected"
 
 
 def _gate_rows() -> pa.Table:
