@@ -56,12 +56,14 @@ def served_rows(layout: Layout) -> tuple[list[dict], dict[str, str]]:
     return rows, {u: str(c) for u, c in zip(users["user_id"].to_pylist(), users["cluster"].to_pylist())}
 
 
-def bandit(editor: EditorConfig) -> Ranker:
+def bandit(editor: EditorConfig, empirical_centre: bool = True) -> Ranker:
+    """``editor/bandit.py``'s first candidate; without ``empirical_centre`` its prior is centred on
+    ``prior_take_rate`` alone, whatever the group's take rate (the bandit as first landed)."""
     def first(row: dict, feedback: Feedback | None) -> dict:
         if feedback is None:
             return row["candidates"][0]
-        return rank(row["candidates"], feedback.evidence(row["user_id"]), editor,
-                    feedback.base_rate(row["user_id"], editor))[0]
+        base = feedback.base_rate(row["user_id"], editor) if empirical_centre else None
+        return rank(row["candidates"], feedback.evidence(row["user_id"]), editor, base)[0]
     return first
 
 
@@ -105,7 +107,7 @@ def main() -> None:
     rows, clusters = served_rows(Layout(normalise_root(args.root)))
     editor = EditorConfig()
     first_landed = dataclasses.replace(editor, prior_strength=10.0, ucb_width=1.0)
-    rankers = {"bandit": bandit(editor), "fixed-centre": _fixed_centre(first_landed)}
+    rankers = {"bandit": bandit(editor), "fixed-centre": bandit(first_landed, empirical_centre=False)}
     print(f"{len(rows)} rows, {np.mean([len(r['candidates']) for r in rows]):.2f} candidates per row, "
           f"{args.seeds} seeds, share {args.share}, exploration {editor.exploration}")
     results = {}
@@ -118,15 +120,6 @@ def main() -> None:
             f"night {n}: {v['learned']:.4f} vs top {v['top']:.4f} ({v['learned'] - v['top']:+.4f}, "
             f"x{v['learned'] / v['top']:.3f}; oracle {v['oracle']:.4f})" for n, v in enumerate(nights)))
     print(json.dumps({"bandit_learning": results}))
-
-
-def _fixed_centre(editor: EditorConfig) -> Ranker:
-    """The bandit as first landed: the prior centred on ``prior_take_rate`` whatever the group's take rate."""
-    def first(row: dict, feedback: Feedback | None) -> dict:
-        if feedback is None:
-            return row["candidates"][0]
-        return rank(row["candidates"], feedback.evidence(row["user_id"]), editor)[0]
-    return first
 
 
 if __name__ == "__main__":
