@@ -46,7 +46,7 @@ class NothingToReplay(ValueError):
 
 
 def replay(layout: Layout, date: str) -> dict:
-    """``{"replay": {"date", "served_by", "learned_from", "impressions", "unmatched", "policies": {...}}}``."""
+    """``{"replay": {"date", "served_by", "impressions", "unmatched", "policies": {...}}}``."""
     shown, clicked = served_impressions(layout, date)
     if not shown:
         raise NothingToReplay(f"the logs of {date} carry no contract v2 impressions (thumbnail_uri + propensity)")
