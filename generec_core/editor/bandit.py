@@ -17,6 +17,13 @@ night of clicks, the gate's learned ranking beat the taste ranking's true take r
 re-serves a manifest for several nights: +0.012 after one night (fixed centre: +0.006), +0.017 after
 three. Pooling a thumbnail's clicks across taste groups learned less (whether an image shows
 someone's favourite is the group's, not the image's), so the evidence stays per group.
+
+Why UCB and not Thompson sampling: the ranking must be deterministic for the candidates' probabilities
+to stay exact. The first candidate is shown with ``1 - exploration`` and the others share the rest
+(``editor.candidates``): those are the propensities a serving system logs and off-policy evaluation
+divides by. Thompson sampling would draw the shown candidate at random, and its probability would
+have to be estimated by Monte Carlo: an estimate, not a propensity. The exploration share does what
+Thompson's randomness would; the UCB bonus makes an under-shown candidate win once its interval allows.
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def test_the_index_rises_with_clicks_and_the_prior_follows_the_taste_score():
 
 def test_the_prior_is_centred_on_the_groups_own_take_rate_shrunk_towards_everyones():
     a, b = "a" * 64 + ".jpg", "b" * 64 + ".jpg"
-    feedback = Feedback({"u1": "1", "u2": "2", "u3": "9"}, {("1", a): (300, 130), ("1", b): (100, 30), ("2", a): (100, 10)}, {})
+    counts = {("1", a): (300, 130), ("1", b): (100, 30), ("2", a): (100, 10)}  # group 1: 400 / 160, group 2: 100 / 10
+    feedback = Feedback({"u1": "1", "u2": "2", "u3": "9"}, counts, {})
     overall = shrunk_rate(500, 170, EDITOR.prior_take_rate, EDITOR.prior_strength)
     assert overall == pytest.approx((170 + 20 * 0.1) / 520)
     assert feedback.base_rate("u1", EDITOR) == pytest.approx((160 + 20 * overall) / 420)  # a keen group: ~0.4
