@@ -28,7 +28,7 @@ from generec_core.kinds import AssetKind, ClipKind, ThumbnailKind
 
 # A gate row's serving candidate (staged asset); publish swaps in the published URI.
 STAGED_CANDIDATE_TYPE = pa.struct([("staged", pa.string()), ("kind", pa.string()), ("frame_ts", pa.float64()),
-                            ("score", pa.float64()), ("probability", pa.float64())])
+                                   ("score", pa.float64()), ("probability", pa.float64())])
 
 STAGE_OF_KIND = {AssetKind.SELECTED: "personalise", AssetKind.COVER: "personalise", AssetKind.CLIP: "personalise",
                  AssetKind.GENERATED: "generate", AssetKind.EDITED_CLIP: "generate",
