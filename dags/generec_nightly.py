@@ -19,9 +19,18 @@ a teardown: it runs whatever happened upstream, and a failed gate still fails th
 
 Verdict stages (ingest and features end with their great-expectations gate; the fidelity gate)
 fail without retry, so nothing downstream (publish) runs; so do programming errors. Transient errors
-retry. The ``report`` task's "Run report" link opens this Airflow run's report
-(``reports/attempt=<run id>/index.html`` on the root), which lists the failed tasks and their errors;
-``failure.json`` beside it is the failed run's summary.
+retry.
+
+**The run report.** Open a run in the grid, select its ``report`` task, and click the **Run report**
+button (an extra link, shown once the task has ended, even after a failure): the API server serves
+the page at ``/generec/dags/generec_nightly/runs/<run id>/reports/attempt=<safe run id>/index.html``
+(``<safe run id>``: the run id with characters unsafe in a path replaced). It is stored on the root at
+``reports/attempt=<safe run id>/index.html`` (the date's newest report is also
+at ``reports/run=nightly-<date>/index.html``, what ``generec run`` prints) and opens with the run's
+status and failed tasks, what was published (rows, users, created items; nothing for a dry run),
+the gate's pass rates per asset kind and top failure reasons, and the stage timings in run order;
+the details follow, and the raw stage metrics are folded at the end. ``failure.json`` beside it
+is the failed run's summary.
 
 Re-running a date: Clear the run (all tasks) in the grid, or trigger the same day at another time
 (Airflow keeps one run per logical date; the pipeline's date is its day); either gives the same catalog.

@@ -1,8 +1,11 @@
 """The run report's page: one static HTML page per run that a person can open from the object store.
 
 Built from what the stages recorded and from the published manifest, so it reports what
-happened rather than recomputing it; each domain renders its own section (data quality,
-fidelity gate, evaluation). The markup is in ``generec_core/templates/`` (``report.html.j2``).
+happened rather than recomputing it. It opens with the overview an operator reads first
+(``run_overview``: status, what was published, gate pass rates and failure reasons, the timing
+chart); the details follow, each domain rendering its own section (data quality, fidelity gate,
+evaluation), and the raw stage metrics come last, folded. The markup is in
+``generec_core/templates/`` (``report.html.j2``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from generec_core.evaluation.html import evaluation_section
 from generec_core.expectations.html import data_quality_section
 from generec_core.fidelity.report import gate_section
 from generec_core.kinds import ClipKind, ThumbnailKind
+from generec_core.run_overview import pass_rates, published, run_order, run_status, top_failure_reasons
 from generec_core.stage_graph import STAGES
 from generec_core.templates import render
 
@@ -37,6 +41,7 @@ class RunFacts:
     dry_run: bool = False
     failures: list[dict] = field(default_factory=list)  # datasets.reports.TaskFailure of this run
     earlier: list[str] = field(default_factory=list)  # stages only an earlier run of the date recorded
+    timing_chart: str = ""  # data: URI of the stage timing PNG (timing_chart.py; "" when it could not be drawn)
 
 
 @dataclass
@@ -98,22 +103,33 @@ def video_data_uri(mp4: bytes) -> str:
     return "data:video/mp4;base64," + base64.b64encode(mp4).decode("ascii")
 
 
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def page(run_id: str, date: str, stage_metrics: dict[str, dict], rows: list[dict], evaluation: dict | None,
          showcase: tuple[list[GeneratedSample], list[EditedSample]] = ([], []), facts: RunFacts | None = None,
          created: list[dict] | None = None, learning: Learning | None = None) -> str:
-    """The page (``templates/report.html.j2``): this run's failures, stage metrics, data quality, gate,
-    evaluation, generation showcase (``showcase``: samples made by ``showcase_rows`` and filled by the
-    report stage), the created items this run published (the catalog's created table), gallery. ``stage_metrics`` are this run's records only (see ``metrics.of_attempt``)."""
+    """The page (``templates/report.html.j2``): the overview (status, published, gate pass rates and failure
+    reasons, timing chart), then this run's failures, data quality, gate, evaluation, generation showcase
+    (``showcase``: samples made by ``showcase_rows`` and filled by the report stage), the created items this
+    run published (the catalog's created table), gallery, and last the raw stage metrics, folded.
+    ``stage_metrics`` are this run's records only (see ``metrics.of_attempt``)."""
     facts = facts or RunFacts()
     recorded = {s.split("-shard-")[0] for s in stage_metrics}
     missing = [s.name for s in STAGES if s.name not in recorded and not s.always]
     stages = [{"name": stage, "seconds": payload.get("seconds", ""),
                "details": json.dumps({k: v for k, v in payload.items() if k != "seconds"}, indent=1, sort_keys=True,
                                      default=str)}
-              for stage, payload in sorted(stage_metrics.items())]
+              for stage, payload in sorted(stage_metrics.items(), key=lambda kv: run_order(kv[0]))]
     gate = stage_metrics.get("gate")
+    overview = {"status": run_status(facts.failures, stage_metrics, missing),
+                "published": published(stage_metrics.get("publish"), rows, facts.dry_run),
+                "pass_rates": pass_rates(gate), "reasons": top_failure_reasons(gate),
+                "created": (gate or {}).get("created")}
     # the sections are HTML rendered (and escaped) by their own templates: Markup keeps them from being escaped again
     return render("report.html.j2", run_id=run_id, date=date, facts=facts, missing=missing, stages=stages, gate=gate,
+                  overview=overview,
                   data_quality=Markup(data_quality_section(stage_metrics)), gate_details=Markup(gate_section(gate)),
                   evaluation=Markup(evaluation_section(evaluation)), generation=_generation(stage_metrics),
                   generated_samples=showcase[0], edited_samples=showcase[1], created=_created(created or []),

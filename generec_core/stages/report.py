@@ -3,14 +3,14 @@ and, under an orchestrator, ``reports/attempt=<its run id>/index.html``.
 
 Reads what the stages recorded (``datasets.metrics``), the published manifest and the
 evaluation, and writes the page ``run_report.page`` composes, so it also says how far a
-failed run got. For a few generated thumbnails and edited clips it also shows what they were
-made from (the user's liked covers, the source frame, the source clip), which the catalog does
-not publish: from the gate's rows, the taste weights and the items' covers.
+failed run got; it draws the stage timing chart the page opens with (``timing_chart``).
+For a few generated thumbnails and edited clips it also shows what they were made from (the
+user's liked covers, the source frame, the source clip), which the catalog does not publish:
+from the gate's rows, the taste weights and the items' covers.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import TypedDict
 
@@ -33,11 +33,14 @@ from generec_core.run_report import (
     RunFacts,
     image_data_uri,
     page,
+    png_data_uri,
     relative_asset,
     showcase_rows,
     video_data_uri,
 )
+from generec_core.run_overview import stage_timings
 from generec_core.storage import ObjectNotFound
+from generec_core.timing_chart import timing_chart
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,8 @@ def build_report(config: PipelineConfig, date: str) -> str:
     rows = _published_rows(layout, date, run_id) if recorded.get("publish", {}).get("manifest") else []
     evaluated = "evaluate" in recorded and not recorded["evaluate"].get("skipped")
     evaluation = load_evaluation(layout, run_id) if evaluated else None
-    facts = RunFacts(attempt, config.run.dry_run, list(task_failures(layout, attempt)), earlier)
+    facts = RunFacts(attempt, config.run.dry_run, list(task_failures(layout, attempt)), earlier,
+                     _timing_chart(recorded))
     created = catalog.read_created_items(layout, date, run_id) if rows else []
     html = page(run_id, date, recorded, rows, evaluation, _showcase(layout, date, run_id, rows), facts, created,
                 _learning(layout, date) if evaluated else None)
@@ -70,13 +74,19 @@ def build_report(config: PipelineConfig, date: str) -> str:
     return uri
 
 
+def _timing_chart(recorded: dict[str, dict]) -> str:
+    """The stages' wall times in run order as an inline PNG; "" when no stage recorded one."""
+    timings = stage_timings(recorded)
+    return _inline(lambda: png_data_uri(timing_chart(timings))) if timings else ""
+
+
 def _learning(layout: Layout, date: str) -> Learning | None:
     """Take rate per night (replay estimates, and the simulated truth on a demo root), when the logs were replayed."""
     nights = replay_history(layout, date)
     if not nights or nights[-1]["date"] != date:
         return None
     truths = {d: t for d in simulated_nights(layout) if (t := read_simulation_truth(layout, d)) is not None}
-    chart = _inline(lambda: "data:image/png;base64," + base64.b64encode(take_rate_chart(nights, truths)).decode())
+    chart = _inline(lambda: png_data_uri(take_rate_chart(nights, truths)))
     return Learning(nights[-1], truths.get(date, {}).get("true_take_rate", {}), chart)
 
 
