@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): setup.py constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip==25.3
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[test,deploy]'
 	# the build's leftover metadata: beside the installed copy, Airflow would find our plugin twice
 	rm -rf generec.egg-info
 	touch $(STAMP)

@@ -63,7 +63,7 @@ TEST = [
 ]
 
 # Distributed deployment (docker/): CeleryExecutor with a `gpu` queue, PostgreSQL metadata DB.
-DEPLOY = ["apache-airflow-providers-celery==3.26.0", "psycopg2-binary==2.9.13"]
+DEPLOY = ["apache-airflow-providers-celery==3.26.0", "psycopg2-binary==2.9.13", "asyncpg==0.31.0"]
 
 setup(
     name="generec",

@@ -369,8 +369,9 @@ class StorageConfig:
     multipart_chunk_mb: int = 8  # part size (S3 requires >= 5 MiB for all parts but the last)
     # How Spark stages reach an s3:// root: "direct" reads s3a:// (images with hadoop-aws),
     # "mirror" copies inputs to a local temp root and uploads outputs (generec_core/spark_mirror.py),
-    # "auto" mirrors only when spark_master is local.
-    spark_io: str = "auto"
+    # "auto" mirrors only when spark_master is local. Default $GENEREC_SPARK_IO: a deployment
+    # (the stack, a cluster without hadoop-aws) sets it once rather than every run.
+    spark_io: str = field(default_factory=lambda: os.environ.get("GENEREC_SPARK_IO", "auto"))
 
     def __post_init__(self) -> None:
         if self.spark_io not in ("auto", "direct", "mirror"):

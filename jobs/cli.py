@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlparse
 
-from jobs import catalog_cli, evaluate_cli, fidelity_cli, instruct_cli
+from jobs import catalog_cli, evaluate_cli, fidelity_cli, instruct_cli, stack
 from jobs.cli_options import logical_date, root_option
 from jobs.process_exit import exit_with_status_of
 
@@ -146,7 +146,7 @@ def _simulated_night(args: argparse.Namespace, last_day: str, night: int) -> tup
 
 # Subcommand modules beyond demo/run: each exposes ``register(subparsers)``. Add a feature's
 # commands as its own module here rather than growing this file.
-COMMAND_MODULES = (evaluate_cli, catalog_cli, instruct_cli, fidelity_cli)
+COMMAND_MODULES = (evaluate_cli, catalog_cli, instruct_cli, fidelity_cli, stack)
 
 
 def build_parser() -> argparse.ArgumentParser:
