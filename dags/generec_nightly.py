@@ -1,10 +1,17 @@
 """GeneRec nightly pipeline: this file only wires the stages listed in generec_core/stage_graph.py.
 
 ```
-           ┌ ingest ─┬─ instruct ─┐  (guidance: read by personalise, generate, create)
-preflight ─┤         ├─ features ─┼─ personalise[shard 0..n] ─ generate[shard 0..n] ─┬─ gate ─ publish ─ evaluate ─ report
-           └ frames ─┘            └─ create ──────────────────────────────────────────┘
+           ┌ ingest ────────────┬─ instruct ─┐  (guidance: read by personalise, generate, create)
+preflight ─┤                    ├─ features ─┼─ personalise[shard 0..n] ─ generate[shard 0..n] ─┬─ audit[shard 0..n] ─ gate ─ publish ─ evaluate ─ report
+           └ frames[shard 0..n] ┘            └─ create ─────────────────────────────────────────┘
 ```
+
+The bracketed stages are mapped (dynamic task mapping), one task per shard: ``plan_shards`` lists
+the worklist shards that hold work (personalise, generate: users by a stable hash), and
+``plan_item_shards`` / ``plan_asset_shards`` list the item shards (frames: new items by a stable hash
+of the item id) and the asset shards (audit, the fidelity checks: staged assets by a stable hash of
+the URI), ``shards`` of each; the mapped GPU tasks stay in the ``gpu`` pool and queue. ``gate``
+combines every asset shard's verdicts: fallbacks, the manifest checks and the pass-rate floor.
 
 ``preflight`` refuses a trigger whose conf has keys that are not params (a typo such as
 ``dryrun`` would otherwise start a real run) and a missing ``gpu`` pool (its tasks would wait
@@ -14,7 +21,8 @@ The graph above is data (``generec_core.stage_graph.STAGES``: each stage's upstr
 runs per shard, needs an accelerator, is a Spark job, may fail a verdict); each task runs
 ``generec_core.pipeline.run_stage``. The logical date's data interval is the day processed.
 Every task can be switched off by the ``stages`` param (re-running one stage on a date's
-existing inputs); a switched-off task is skipped and its downstream still runs. The report is
+existing inputs); a switched-off task is skipped and its downstream still runs. Selecting ``gate``
+also runs ``audit`` (its checks): a re-run gate re-checks the assets. The report is
 a teardown: it runs whatever happened upstream, and a failed gate still fails the DAG run.
 
 Verdict stages (ingest and features end with their great-expectations gate; the fidelity gate)
@@ -67,7 +75,7 @@ from generec_core.config import (
     GenerationConfig,
     default_root,
 )
-from generec_core.stage_graph import BY_NAME, NAMES, STAGES, Stage, parse_stages
+from generec_core.stage_graph import BY_NAME, FAN_OUTS, NAMES, STAGES, Stage, parse_stages
 from jobs.airflow_callbacks import deadline_missed, record_task_failure, write_failure_summary
 from jobs.airflow_glue import (
     GPU_POOL,
@@ -127,7 +135,9 @@ def _deadline() -> list[DeadlineAlert]:
         "root": Param(default_root(), type="string", description="Storage root URI (file:// or s3://)"),
         "stages": Param([], type="array", items={"type": "string", "enum": list(NAMES)},
                         description="Stages to run; empty = all"),
-        "shards": Param(4, type="integer", minimum=1, maximum=1024, description="Worklist shards (personalise fan-out)"),
+        "shards": Param(4, type="integer", minimum=1, maximum=1024,
+                        description="Shards of each fan-out: worklist (personalise, generate), item shards "
+                                    "(frames), asset shards (audit)"),
         "top_k": Param(5, type="integer", minimum=1, maximum=100, description="Candidate items per user"),
         "generator_backend": Param(GenerationConfig().backend, type="string", enum=list(GENERATION_BACKENDS),
                                    description="Thumbnail generator (neural-style and restyle need no weights "
@@ -158,38 +168,50 @@ def generec_nightly():
         refuse_unknown_conf(context["dag_run"].conf, context["dag"].params)
         require_pools([GPU_POOL])
 
-    @task(trigger_rule="none_failed", doc_md="The worklist shards that hold work: the fan-out of the per-shard stages.")
-    def plan_shards() -> list[int]:
-        """Never skipped: no shards (an empty expansion) is how the mapped stages skip cleanly."""
-        per_shard = [s.name for s in STAGES if s.per_shard]
-        if not set(per_shard) & set(parse_stages(get_current_context()["params"].get("stages"))):
-            return []
-        return pipeline.shards_to_run(*run_inputs(*per_shard))
-
-    checked, planned = preflight(), plan_shards()
-    tasks = {stage.name: _task(stage, planned) for stage in STAGES}
+    checked = preflight()
+    plans = {fan_out: _plan(fan_out) for fan_out in FAN_OUTS}
+    tasks = {stage.name: _task(stage, plans.get(stage.shards)) for stage in STAGES}
+    for plan in plans.values():
+        checked >> plan
     for stage in STAGES:
         if not stage.upstream:
             checked >> tasks[stage.name]
         for name in stage.upstream:
             if stage.per_shard and not BY_NAME[name].per_shard:
-                tasks[name] >> planned  # the fan-out waits for what the shards read
+                tasks[name] >> plans[stage.shards]  # the fan-out waits for what the shards read
             else:
                 tasks[name] >> tasks[stage.name]
 
 
+def _plan(fan_out: str):
+    """The task that lists a fan-out's shards (``pipeline.shards_to_run``). Never skipped: no shards (an empty
+    expansion, also when none of its stages is selected) is how the mapped stages skip cleanly."""
+    stages = [s.name for s in STAGES if s.shards == fan_out]
+    selecting = {name for s in STAGES if s.shards == fan_out for name in (s.name, *s.runs_with)}
+    fan = FAN_OUTS[fan_out]
+
+    @task(task_id=fan.plan_task, trigger_rule="none_failed",
+          doc_md=f"The shards of {', '.join(stages)}: {fan.doc}.")
+    def plan() -> list[int]:
+        if not selecting & set(parse_stages(get_current_context()["params"].get("stages"))):
+            return []
+        return pipeline.shards_to_run(*run_inputs(*sorted(selecting)), fan_out)
+    return plan()
+
+
 # The params each task reads beyond `root` and `stages` (shown in its docs in the UI).
-PARAMS_READ = {"ingest": (), "instruct": (), "frames": (), "features": ("shards", "top_k"),
+PARAMS_READ = {"ingest": (), "instruct": (), "frames": ("shards",), "features": ("shards", "top_k"),
                "personalise": ("users",), "generate": ("generator_backend", "generator_model", "edit_clips"),
-               "create": ("creator_backend", "generator_backend", "generator_model"),
-               "gate": (), "publish": ("dry_run",), "evaluate": ("dry_run",), "report": ("dry_run",)}
+               "create": ("creator_backend", "generator_backend", "generator_model"), "audit": ("shards",),
+               "gate": ("shards",), "publish": ("dry_run",), "evaluate": ("dry_run",), "report": ("dry_run",)}
 
 
 def _doc(stage: Stage) -> str:
     """A task's docs in the UI: what it does, the datasets it reads and writes, the params it reads."""
     params = ("root", "stages", "aws_conn_id", *PARAMS_READ.get(stage.name, ()))
     return "\n\n".join([
-        f"**{stage.name}**: {stage.doc}" + (" (one task per worklist shard)" if stage.per_shard else ""),
+        f"**{stage.name}**: {stage.doc}" + (f" (one task per shard: {FAN_OUTS[stage.shards].doc})"
+                                            if stage.per_shard else ""),
         "**Reads:** " + ", ".join(f"`{d}`" for d in stage.reads),
         "**Writes:** " + ", ".join(f"`{d}`" for d in stage.writes) + " (datasets: README, Datasets)",
         "**Params:** " + ", ".join(f"`{p}`" for p in params)])
@@ -204,13 +226,13 @@ def _task(stage: Stage, planned):
     if stage.per_shard:
         def run_shard(shard: int) -> dict:
             get_current_context()["shard_label"] = f"shard {shard}"  # the UI's name for this mapped instance
-            config, date = run_inputs(stage.name)
+            config, date = run_inputs(stage.name, *stage.runs_with)
             with failures_are_final(stage.verdict):
                 return pipeline.run_stage(stage.name, config, date, shard)
         return task(**options, map_index_template="{{ shard_label }}")(run_shard).expand(shard=planned)
 
     def run() -> dict:
-        config, date = run_inputs(stage.name)
+        config, date = run_inputs(stage.name, *stage.runs_with)
         with failures_are_final(stage.verdict):
             summary = pipeline.run_stage(stage.name, config, date)
         if "catalog" in stage.writes:

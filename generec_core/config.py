@@ -41,6 +41,9 @@ class FramesConfig:
     # "efficientnet-lite0" (default, real ImageNet weights) or "clip:<local dir or HF model id>"
     encoder: str = "efficientnet-lite0"
     batch_size: int = 32
+    # item shards: the frames stage's fan-out (one task per shard, items by identifiers.shard_of(item_id));
+    # the DAG sets it from its `shards` param. The data does not depend on it: an item's file is its own.
+    shards: int = 4
     device: str = "auto"  # "auto" picks CUDA when present
     max_side: int = 640  # frames are down-scaled to at most this side before anything else
     # A source outside these is not a micro-video (a broken or hostile file): quarantined before decoding.
@@ -64,6 +67,8 @@ class FramesConfig:
     def __post_init__(self) -> None:
         if self.frames_per_video < 1:
             raise ValueError(f"frames.frames_per_video must be >= 1, got {self.frames_per_video}")
+        if self.shards < 1:
+            raise ValueError(f"frames.shards must be >= 1, got {self.shards}")
         if self.sampling not in ("uniform", "rate"):
             raise ValueError(f"frames.sampling must be 'uniform' or 'rate', got {self.sampling!r}")
         if not self.sample_fps > 0:
@@ -207,6 +212,9 @@ class GateConfig:
     the figures are in the comments, so a change can be judged against them.
     """
 
+    # asset shards: the audit stage's fan-out (one task per shard, assets by identifiers.shard_of(asset URI));
+    # the DAG sets it from its `shards` param. The verdicts do not depend on it: each asset is judged alone.
+    shards: int = 4
     min_side_px: int = 64  # shorter side; demo assets are 180
     # blank and blurred: the frames section's quality_min_std and quality_min_sharpness (one bar for both)
     dark_level: float = 32.0  # under-exposed when luma p99 < this (demo min p99: 129; the Hubble field passes)
@@ -259,6 +267,8 @@ class GateConfig:
             raise ValueError(f"gate clip bounds need 0 < min_clip_s <= max_clip_s, got {self.min_clip_s}, {self.max_clip_s}")
         if self.max_flicker_ratio <= 0:
             raise ValueError(f"gate.max_flicker_ratio must be > 0, got {self.max_flicker_ratio}")
+        if self.shards < 1:
+            raise ValueError(f"gate.shards must be >= 1, got {self.shards}")
         if self.clip_check_frames < 1 or self.face_candidate_neighbors < 1 or self.face_source_neighbors < 1:
             raise ValueError("gate.clip_check_frames and the face_*_neighbors must be >= 1")
 

@@ -19,7 +19,7 @@ from generec_core.datasets import metrics
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.users import worklist_shards
 from generec_core.expectations.verdict import DataQualityError
-from generec_core.stage_graph import BY_NAME, parse_stages
+from generec_core.stage_graph import BY_NAME, FAN_OUTS, parse_stages
 
 __all__ = ["parse_stages", "run_stage", "shards_to_run"]
 
@@ -50,6 +50,13 @@ def _since(started: float) -> float:
     return round(time.perf_counter() - started, 3)
 
 
-def shards_to_run(config: PipelineConfig, date: str) -> list[int]:
-    """The shards of the worklist that hold work (the fan-out of the per-shard stages)."""
-    return worklist_shards(Layout.for_config(config), run_id_for(date))
+def shards_to_run(config: PipelineConfig, date: str, fan_out: str = "worklist") -> list[int]:
+    """The shards a fan-out (``stage_graph.FAN_OUTS``) maps its stages over: the worklist's shards that hold
+    work; every item shard (``frames.shards``) and every asset shard (``gate.shards``), known before the data."""
+    if fan_out == "worklist":
+        return worklist_shards(Layout.for_config(config), run_id_for(date))
+    if fan_out == "items":
+        return list(range(config.frames.shards))
+    if fan_out == "assets":
+        return list(range(config.gate.shards))
+    raise ValueError(f"unknown fan-out {fan_out!r}; known: {', '.join(FAN_OUTS)}")

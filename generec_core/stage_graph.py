@@ -19,17 +19,41 @@ class Stage:
     upstream: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
-    per_shard: bool = False  # one task per worklist shard (dynamic mapping)
+    shards: str = ""  # the fan-out (FAN_OUTS) this stage is mapped over, one task per shard; "" = one task
     accelerator: bool = False  # loads a model: runs where GPUs are (the gpu pool and queue)
     spark: bool = False  # a Spark job (spark-submit-able as jobs/<spark_job>)
     verdict: bool = False  # may fail with a data-quality verdict: fail at once, never retry
     always: bool = False  # runs whatever happened upstream (the report)
+    # also runs when one of these is selected (the `stages` param): a stage split off another's work, so
+    # that selecting the other (re-running `gate`) still does all of it
+    runs_with: tuple[str, ...] = ()
+
+    @property
+    def per_shard(self) -> bool:
+        """One task per shard of its fan-out (dynamic mapping); ``run`` takes the shard."""
+        return bool(self.shards)
 
     @property
     def module(self) -> str:
         """The stage's module; its ``run`` function does the work."""
         return f"generec_core.stages.{self.name}"
 
+
+# What a per-shard stage is mapped over: each fan-out's shards are planned by one task (``plan_task``) from
+# ``pipeline.shards_to_run``. Worklist shards are the ones that hold work (users, sharded by Spark); item
+# and asset shards are all of 0..n-1 (``frames.shards``, ``gate.shards``), known before the data exists.
+@dataclass(frozen=True)
+class FanOut:
+    name: str
+    plan_task: str  # the DAG task that lists the shards
+    doc: str
+
+
+FAN_OUTS: dict[str, FanOut] = {f.name: f for f in (
+    FanOut("worklist", "plan_shards", "the worklist shards that hold work (users by identifiers.shard_of)"),
+    FanOut("items", "plan_item_shards", "item shards 0..frames.shards-1 (items by identifiers.shard_of)"),
+    FanOut("assets", "plan_asset_shards", "asset shards 0..gate.shards-1 (staged assets by identifiers.shard_of)"),
+)}
 
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", "Spark: the date's raw logs -> typed, deduplicated lake partition; bad lines -> quarantine "
@@ -39,9 +63,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("instruct", "users' instructions (all up to the date) + like/skip feedback -> one guidance record per "
           "user; refused or malformed instructions -> quarantine, scrubbed", upstream=("ingest",),
           reads=("instructions.raw", "interactions.lake", "items"), writes=("guidance", "instructions.rejected")),
-    Stage("frames", "decode and sample every new item's video, embed frames and cover, measure frame quality; "
-          "bad catalogue lines and bad videos -> quarantine", reads=("items",),
-          writes=("frames", "frames.quarantine", "items.rejected"), accelerator=True),
+    Stage("frames", "decode and sample every new item's video, embed frames and cover, measure frame quality, "
+          "per item shard (each writes its items' files); bad catalogue lines (shard 0) and bad videos -> "
+          "quarantine", reads=("items",),
+          writes=("frames", "frames.quarantine", "items.rejected"), shards="items", accelerator=True),
     Stage("features", "Spark: taste vectors, taste clusters, candidates (taste + ALS), sharded worklist; then "
           "the features data-quality gate", upstream=("ingest", "frames"),
           reads=("interactions.lake", "frames"),
@@ -50,24 +75,27 @@ STAGES: tuple[Stage, ...] = (
     Stage("personalise", "AI editor, per shard: the thumbnail frame and the clip each user's taste prefers",
           upstream=("instruct", "features"),
           reads=("worklist", "users", "guidance", "frames", "items", "catalog"), writes=("staged",),
-          per_shard=True, accelerator=True),
+          shards="worklist", accelerator=True),
     Stage("generate", "AI editor, per shard: personalised thumbnails generated from the selected frames, one "
           "per (taste group, item, frame); style-edited clips for users who asked for a style",
           upstream=("personalise",),
           reads=("staged", "users", "taste_weights", "guidance", "interactions.lake", "items", "palettes",
                  "cover_styles"),
-          writes=("generated", "palettes", "cover_styles"), per_shard=True, accelerator=True),
+          writes=("generated", "palettes", "cover_styles"), shards="worklist", accelerator=True),
     Stage("create", "AI creator: a new micro-video per taste group and per instructing user, made of the "
           "catalogue's best-matching segments (diverse, within duration bounds), with a cover in the audience's "
           "style, an AI mark and its provenance", upstream=("instruct", "features"),
           reads=("users", "taste_weights", "guidance", "frames", "frames.quarantine", "items", "palettes",
                  "cover_styles"),
           writes=("created", "palettes", "cover_styles"), accelerator=True),
-    Stage("gate", "fidelity checks on every staged, generated and created asset; fallbacks; halts publish below "
-          "a pass-rate floor or when the manifest's data checks fail", upstream=("generate", "create"),
-          reads=("staged", "generated", "created", "frames", "frames.quarantine", "items", "users",
-                 "thumbnail_feedback"),
-          writes=("gate", "gate.quarantine", "expectations"), accelerator=True, verdict=True),
+    Stage("audit", "fidelity checks, per asset shard, on every staged, generated and created asset of the "
+          "shard: one verdict per asset (the gate's model work)", upstream=("generate", "create"),
+          reads=("staged", "generated", "created", "frames", "frames.quarantine", "items"),
+          writes=("audit",), shards="assets", accelerator=True, runs_with=("gate",)),
+    Stage("gate", "every audit shard's verdicts; fallbacks; halts publish below a pass-rate floor or when the "
+          "manifest's data checks fail", upstream=("audit",),
+          reads=("staged", "generated", "created", "audit", "users", "thumbnail_feedback"),
+          writes=("gate", "gate.quarantine", "expectations"), verdict=True),
     Stage("publish", "content-addressed assets (create-only), the date's manifest and created items, then "
           "catalog/CURRENT (compare-and-swap); a dry run publishes nothing", upstream=("gate",),
           reads=("gate",), writes=("catalog",)),

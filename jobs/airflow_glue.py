@@ -65,7 +65,9 @@ def quiet_chatty_loggers() -> None:
 
 def config_overrides(params: dict, attempt: str = "") -> dict:
     """The config sections the run's params override (in-process tasks and spark-submit jobs alike)."""
+    # one `shards` param sizes every fan-out: worklist (Spark), item shards (frames), asset shards (audit, gate)
     return {"features": {"shards": int(params["shards"]), "top_k": int(params["top_k"])},
+            "frames": {"shards": int(params["shards"])}, "gate": {"shards": int(params["shards"])},
             "generation": {"backend": params.get("generator_backend") or GenerationConfig.backend,
                            "model": params.get("generator_model") or "",
                            "edit_clips": params.get("edit_clips") or GenerationConfig.edit_clips},

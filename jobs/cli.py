@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def pipeline_options(p: argparse.ArgumentParser) -> None:
         root_option(p)  # the run's settings are DAG params (--param), as in the Airflow UI
-        p.add_argument("--shards", type=int, default=4, help="worklist shards (personalise fan-out)")
+        p.add_argument("--shards", type=int, default=4, help="shards of each fan-out: worklist (personalise, generate), items (frames), "
+                       "assets (audit)")
         p.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
         p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="extra DAG param, e.g. generator_backend=diffusers (repeatable)")

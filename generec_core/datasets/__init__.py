@@ -60,6 +60,8 @@ DATASETS: dict[str, Dataset] = {
                          "generated thumbnails, edited clips and lineage"),
     "created": Dataset("created", "work/run=<run_id>/created/items.parquet, work/run=<run_id>/staged/created/",
                        "the AI creator's items: video, cover, title, audience, sources"),
+    "audit": Dataset("audit", "work/run=<run_id>/audit/shard=<n>/verdicts.parquet",
+                     "fidelity verdict per asset, per asset shard"),
     "gate": Dataset("gate", "work/run=<run_id>/gate/", "verdict per asset, rows after fallbacks, created items "
                                                        "that passed"),
     "gate.quarantine": Dataset("gate", "lake/quarantine/assets/dt=<date>/", "assets that failed the gate"),

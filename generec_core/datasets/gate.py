@@ -1,7 +1,7 @@
 """Dataset ``gate``: the fidelity gate's verdicts, the rows publish may publish, and the assets it refused.
 
 - ``work/run=<id>/gate/verdicts.parquet``: one verdict per staged asset (kind, passed, reasons,
-  the checks as JSON);
+  the checks as JSON): every audit shard's (``datasets.audit``) in one file;
 - ``work/run=<id>/gate/rows.parquet``: the shown rows after fallbacks (``GateRow``): the only
   input of publish;
 - ``work/run=<id>/gate/created.parquet``: the created items that passed (``datasets.created``'s schema):
@@ -14,21 +14,14 @@
 from __future__ import annotations
 
 import json
-from typing import TypedDict
 
 import pyarrow as pa
 
+from generec_core.datasets.audit import Verdict, verdicts_table
 from generec_core.datasets.created import CreatedItem, created_table
 from generec_core.datasets.generated import ShownRow
 from generec_core.datasets.layout import Layout
 from generec_core.storage import sha256_hex
-
-
-class Verdict(TypedDict):
-    kind: str  # a kinds.AssetKind
-    passed: bool
-    reasons: list[str]
-    checks: list[dict]
 
 
 class GateRow(ShownRow):
@@ -37,9 +30,8 @@ class GateRow(ShownRow):
 
 
 def write_verdicts(layout: Layout, run_id: str, verdicts: dict[str, Verdict]) -> None:
-    layout.store.write_parquet(layout.gate_verdicts(run_id), pa.Table.from_pylist(
-        [{"asset": a, "kind": v["kind"], "passed": v["passed"], "reasons": v["reasons"],
-          "checks": json.dumps(v["checks"])} for a, v in sorted(verdicts.items())]))
+    """Every asset's verdict (every audit shard's, ``datasets.audit``), in one file."""
+    layout.store.write_parquet(layout.gate_verdicts(run_id), verdicts_table(verdicts))
 
 
 def write_gate_rows(layout: Layout, run_id: str, rows: pa.Table) -> None:

@@ -19,7 +19,7 @@ from typing import TypedDict
 import pyarrow as pa
 
 from generec_core.datasets.layout import Layout
-from generec_core.datasets.staged import STAGED_ROWS_SCHEMA, StagedRow, read_shard_rows
+from generec_core.datasets.staged import STAGED_ROWS_SCHEMA, StagedRow, read_shard_rows, staged_shards
 from generec_core.kinds import ClipKind, ThumbnailKind
 from generec_core.storage import ObjectNotFound
 
@@ -98,3 +98,11 @@ def with_generated(staged: list[StagedRow], generated: list[GeneratedRow]) -> li
 def read_shown_rows(layout: Layout, run_id: str, shard: int) -> list[ShownRow]:
     """The shard's staged rows with generation applied."""
     return with_generated(read_shard_rows(layout, run_id, shard), read_generated_rows(layout, run_id, shard))
+
+
+def read_all_shown_rows(layout: Layout, run_id: str) -> list[ShownRow]:
+    """Every worklist shard's staged rows with generation applied, in shard order (what the gate audits)."""
+    shards = staged_shards(layout, run_id)
+    if not shards:
+        raise FileNotFoundError(f"no staged shard outputs under {layout.work(run_id)}: did personalise run?")
+    return [row for shard in shards for row in read_shown_rows(layout, run_id, shard)]

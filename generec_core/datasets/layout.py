@@ -225,6 +225,14 @@ class Layout:
         """datasets.created: a created video or its cover, named by content (never a user id)"""
         return join(self.work(run_id), "staged/created", f"{key}.{ext}")
 
+    def audit(self, run_id: str) -> str:
+        """datasets.audit: every asset shard's verdicts"""
+        return join(self.work(run_id), "audit")
+
+    def audit_verdicts(self, run_id: str, shard: int) -> str:
+        """datasets.audit: one verdict per asset of an asset shard"""
+        return join(self.audit(run_id), f"shard={shard}", "verdicts.parquet")
+
     def gate_results(self, run_id: str) -> str:
         """datasets.gate"""
         return join(self.work(run_id), "gate")

@@ -10,11 +10,15 @@ window, never by user, so a frame many users got is staged once and no key carri
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, TypedDict
 
 import pyarrow as pa
 
 from generec_core.datasets.layout import Layout, staged_rows_shard
+from generec_core.storage import ObjectNotFound
+
+log = logging.getLogger(__name__)
 
 
 class StagedRow(TypedDict):
@@ -75,3 +79,12 @@ def stage_once(layout: Layout, uri: str, make: Callable[[], bytes]) -> str:
     if not layout.store.exists(uri):
         layout.store.write_bytes(uri, make())
     return uri
+
+
+def read_staged(layout: Layout, uri: str) -> bytes:
+    """A staged file's bytes; a missing one reads as empty (the gate's ``decodes`` check fails it with a reason)."""
+    try:
+        return layout.store.read_bytes(uri)
+    except (ObjectNotFound, FileNotFoundError):
+        log.warning("staged asset missing: %s", uri)
+        return b""

@@ -49,4 +49,18 @@ def data_quality_section(stage_metrics: dict[str, dict]) -> str:
     gates = [m for name, m in sorted(stage_metrics.items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
              if name.startswith("expectations-")]
     return render("data_quality.html.j2", ingest=_quarantine(stage_metrics.get("ingest")),
-                  items=_items(stage_metrics.get("frames")), gates=[_gate(v) for v in gates])
+                  items=_items(_frames(stage_metrics)), gates=[_gate(v) for v in gates])
+
+
+def _frames(stage_metrics: dict[str, dict]) -> dict | None:
+    """The frames stage's reasons, summed over its item shards (``frames-shard-<n>``; shard 0 alone counts the
+    catalogue's lines); ``frames`` itself when it ran as one task."""
+    shards = [m for name, m in sorted(stage_metrics.items()) if name == "frames" or name.startswith("frames-shard-")]
+    if not shards:
+        return None
+    summed: dict[str, dict[str, int]] = {"catalogue_rejected_by_reason": {}, "items_quarantined_by_reason": {}}
+    for key, total in summed.items():
+        for shard in shards:
+            for reason, n in (shard.get(key) or {}).items():
+                total[reason] = total.get(reason, 0) + n
+    return summed

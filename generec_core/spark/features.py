@@ -63,14 +63,13 @@ Taste weights: the positive per-pair weights the taste was made from (``paper``:
 the taste does, recency included.
 
 Shard: ``int(sha256(user_id utf-8)[:8 hex], 16) % shards``, computed in Spark SQL with the
-built-ins ``sha2``/``conv`` (no Python per row); ``shard_of`` is the same function in
-Python for stages that need it outside Spark. Both are stable across processes and
+built-ins ``sha2``/``conv`` (no Python per row); ``identifiers.shard_of`` is the same function in
+Python (the frames and audit stages shard items and assets with it). Both are stable across processes and
 platforms (unlike Python's ``hash`` or Spark's Murmur3 seed choice).
 """
 
 from __future__ import annotations
 
-import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
@@ -89,6 +88,7 @@ from scipy import sparse
 from generec_core.config import FeaturesConfig
 from generec_core.datasets.frames import COVER_FRAME_IDX
 from generec_core.datasets.users import USER_FEATURE_COLUMNS, WORKLIST_COLUMNS
+from generec_core.identifiers import shard_of  # noqa: F401 - the Python twin of shard_column (tests, benchmarks)
 from generec_core.spark.ingest import parse_date
 
 TASTE_KNN, POPULAR, ALS = "taste_knn", "popular", "als"
@@ -106,11 +106,6 @@ _SCORED_SCHEMA = T.StructType([
     T.StructField("cand_scores", T.ArrayType(T.DoubleType())),
     T.StructField("cand_als", T.ArrayType(T.DoubleType())),
 ])
-
-
-def shard_of(user_id: str, shards: int) -> int:
-    """Stable shard of a user: first 8 hex digits of sha256(user_id) mod ``shards``."""
-    return int(hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:8], 16) % shards
 
 
 def shard_column(user_id: Column, shards: int) -> Column:

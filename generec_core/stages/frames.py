@@ -12,6 +12,12 @@ Every row carries its frame's quality metrics (``video/quality.py``) and verdict
 (``is_poor``, ``poor_reason``); every file records encoder id, spec, dimension,
 preprocessing, precision and sampling in its Parquet metadata.
 
+Sharded: the DAG maps the stage over item shards (``frames.shards``; an item's shard is
+``identifiers.shard_of(item_id)``), each task decoding and embedding only its shard's new items.
+Every item's file is its own, so the shards' parts together are the dataset, and one shard or
+many write the same files; a re-run skips what is embedded. Shard 0 also records the catalogue's
+rejected lines (every shard reads the same catalogue).
+
 Decoding runs one item ahead on a worker thread (PyAV releases the GIL) while the
 encoder works on batches that span item boundaries, so the model sees full batches
 even when items have few frames.
@@ -37,7 +43,8 @@ from generec_core.datasets import frames as frames_data
 from generec_core.datasets.frames import DecodedItem, item_table, sampling_signature
 from generec_core.datasets.items import Item, read_catalogue, write_rejected
 from generec_core.datasets.layout import Layout, safe_name
-from generec_core.embedding.encoder import ImageEncoder, load_encoder_for
+from generec_core.embedding.encoder import ImageEncoder, encoder_id_for, load_encoder_for
+from generec_core.identifiers import shard_of
 from generec_core.storage import Store, is_missing
 from generec_core.video.decode import VideoDecodeError, sample_item, scaled_size
 from generec_core.video.quality import frame_metrics
@@ -50,7 +57,9 @@ STAGE = "frames"
 class FramesSummary(TypedDict):
     encoder_id: str
     sampling: str
-    items_total: int
+    shard: int | None  # the item shard (of item_shards); None: every item
+    item_shards: int
+    items_total: int  # in the shard
     catalogue_lines_rejected: int  # lines of items.jsonl that break the contract (never items)
     catalogue_rejected_by_reason: dict[str, int]
     items_quarantined_by_reason: dict[str, int]  # the decoder's reason, up to its first colon
@@ -63,29 +72,40 @@ class FramesSummary(TypedDict):
     seconds: float
 
 
-def run(config: PipelineConfig, date: str) -> FramesSummary:
-    return embed_items(config)
+def run(config: PipelineConfig, date: str, shard: int) -> FramesSummary:
+    return embed_items(config, shard)
 
 
-def embed_items(config: PipelineConfig) -> FramesSummary:
-    """Embed every item without an embeddings file for the configured encoder and sampling."""
+def embed_items(config: PipelineConfig, shard: int | None = None) -> FramesSummary:
+    """Embed every item (of the item shard, when one is given) without an embeddings file for the configured
+    encoder and sampling. The catalogue's rejected lines are written when ``shard`` is None or 0."""
     started = time.perf_counter()
     layout = Layout.for_config(config)
-    encoder = load_encoder_for(config.frames)
+    n_shards = config.frames.shards
+    if shard is not None and not 0 <= shard < n_shards:
+        raise ValueError(f"item shard {shard} outside 0..{n_shards - 1} (frames.shards)")
     items, rejected = read_catalogue(layout, config.ingest.max_id_chars)
-    write_rejected(layout, rejected)
-    done = frames_data.embedded_items(layout, encoder.encoder_id, config.frames)
+    if shard:  # shards other than 0 leave the catalogue's rejected lines (and their counts) to shard 0
+        rejected = []
+    else:
+        write_rejected(layout, rejected)
+    if shard is not None:
+        items = [it for it in items if shard_of(it.item_id, n_shards) == shard]
+    encoder_id = encoder_id_for(config.frames.encoder)
+    done = frames_data.embedded_items(layout, encoder_id, config.frames)
     quarantined = frames_data.quarantined_items(layout)
     todo = [it for it in items if safe_name(it.item_id) not in done]
-    counts = {"encoder_id": encoder.encoder_id, "sampling": sampling_signature(config.frames),
-              "items_total": len(items), "catalogue_lines_rejected": len(rejected),
+    # the model loads only when the shard has work: an up-to-date shard costs a listing
+    encoder = load_encoder_for(config.frames) if todo else None
+    counts = {"encoder_id": encoder_id, "sampling": sampling_signature(config.frames), "shard": shard,
+              "item_shards": n_shards, "items_total": len(items), "catalogue_lines_rejected": len(rejected),
               "catalogue_rejected_by_reason": dict(sorted(Counter(r.reason for r in rejected).items())),
               "items_embedded": 0, "items_skipped_existing": len(items) - len(todo), "items_quarantined": 0,
               "items_quarantined_by_reason": {}, "frames_embedded": 0, "images_embedded": 0, "frames_poor": 0}
     by_reason: Counter[str] = Counter()
     pending: list[DecodedItem] = []
     pending_images = 0
-    with tqdm(total=len(todo), unit="item", desc=f"frames[{encoder.encoder_id}]", file=sys.stderr,
+    with tqdm(total=len(todo), unit="item", desc=f"frames[{encoder_id}]", file=sys.stderr,
               mininterval=1.0) as bar:
         for decoded in _decode_ahead(todo, config, layout.store):
             if decoded.reason is not None:
@@ -98,10 +118,12 @@ def embed_items(config: PipelineConfig) -> FramesSummary:
             pending.append(decoded)
             pending_images += len(decoded.images)
             if pending_images >= config.frames.batch_size:
+                assert encoder is not None
                 _embed_and_write(layout, encoder, config, pending, quarantined, counts)
                 bar.update(len(pending))
                 pending, pending_images = [], 0
         if pending:
+            assert encoder is not None
             _embed_and_write(layout, encoder, config, pending, quarantined, counts)
             bar.update(len(pending))
     counts["items_quarantined_by_reason"] = dict(sorted(by_reason.items()))

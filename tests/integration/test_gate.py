@@ -1,5 +1,6 @@
 """The gate stage end to end on a small real run: demo videos embedded by the real frames stage, assets
-staged as personalise and generate stage them (some deliberately broken), then ``run_gate``.
+staged as personalise and generate stage them (some deliberately broken), then the audit stage's asset
+shards and ``run_gate``, which combines their verdicts.
 
 No Spark or Airflow: the staged rows are written here, so every outcome is known in advance.
 """
@@ -114,8 +115,15 @@ def gated(tmp_path_factory):
     _stage(layout, rows)
     write_parquet(join(layout.user_features(DATE), "part-0.parquet"), pa.Table.from_pylist(
         [{"user_id": f"u{k}", "n_likes": k - 1, "cluster": 0 if k <= 2 else 1} for k in range(1, 7)]))
-    summary = pipeline.run_stage("gate", _config(root, min_pass_rate=0.5), DATE)  # records it, for the report
+    summary = _audit_and_gate(_config(root, min_pass_rate=0.5))
     return root, s, summary
+
+
+def _audit_and_gate(config: PipelineConfig) -> dict:
+    """As the DAG runs them: one audit task per asset shard, then the gate (each records its metrics)."""
+    for shard in pipeline.shards_to_run(config, DATE, "assets"):
+        pipeline.run_stage("audit", config, DATE, shard)
+    return pipeline.run_stage("gate", config, DATE)
 
 
 def _stage(layout: Layout, rows: list[dict]) -> None:
@@ -222,7 +230,7 @@ def test_a_generated_row_without_lineage_is_not_published_as_generated(gated):
     rows[0]["generator_id"] = None  # u2: generated, but the row does not say by what
     write_parquet(shard, pa.Table.from_pylist(rows, original.schema))
     try:
-        summary = run_gate(_config(root, min_pass_rate=0.5), DATE)
+        summary = _audit_and_gate(_config(root, min_pass_rate=0.5))
     finally:
         write_parquet(shard, original)
     u2 = _gate_rows(root)["u2"]
@@ -260,7 +268,7 @@ def test_edited_clips_are_gated_and_fall_back_to_their_source(gated):
             row.update(clip_staged=edits[row["user_id"]], clip_generator_id=editor.clip_generator_id)
     write_parquet(shard, pa.Table.from_pylist(rows, GENERATED_ROWS_SCHEMA))
     try:
-        summary = run_gate(_config(root, min_pass_rate=0.5), DATE)
+        summary = _audit_and_gate(_config(root, min_pass_rate=0.5))
     finally:
         write_parquet(shard, original)
     gate_rows, verdicts = _gate_rows(root), _verdicts(root)
@@ -276,3 +284,28 @@ def test_edited_clips_are_gated_and_fall_back_to_their_source(gated):
     assert summary["by_kind"]["edited_clip:pass"] == 1 and summary["by_kind"]["edited_clip:fail"] == 1
     assert summary["generated"]["assets"] == 4 and summary["manifest_checks"]["success"]
     assert gate_rows["u4"]["clip_kind"] is None and gate_rows["u5"]["clip_kind"] is None  # no clip, no kind
+
+
+def test_one_asset_shard_or_many_give_the_same_verdicts_rows_and_summary(gated):
+    """The audit's shards split the assets (each asset judged once, in one shard); the gate's verdicts,
+    rows, quarantine and summary are the same whatever the shard count."""
+    root, _, _ = gated
+    layout = Layout(f"file://{root}")
+    quarantine = root / f"lake/quarantine/assets/dt={DATE}/failed.jsonl"
+    runs = {}
+    for shards in (4, 1):
+        summary = _audit_and_gate(_config(root, min_pass_rate=0.5, shards=shards))
+        parts = [read_parquet(layout.audit_verdicts(RUN, n)).column("asset").to_pylist() for n in range(shards)]
+        assert sorted(a for part in parts for a in part) == sorted(_verdicts(root))  # each asset in one shard
+        assert shards == 1 or sum(1 for part in parts if part) > 1
+        runs[shards] = (_verdicts(root), _gate_rows(root), quarantine.read_text(),
+                        {k: v for k, v in summary.items() if k != "seconds"})
+    assert runs[4] == runs[1]
+    metrics = json.loads((root / f"work/run={RUN}/metrics/audit-shard-0.json").read_text())
+    assert metrics["asset_shards"] == 1 and metrics["assets"] == len(runs[1][0])
+
+
+def test_the_gate_refuses_to_decide_without_every_audit_shard(gated):
+    root, _, _ = gated
+    with pytest.raises(FileNotFoundError, match="asset shard 4 "):
+        run_gate(_config(root, min_pass_rate=0.5, shards=8), DATE)  # shards 4..7 never audited

@@ -116,11 +116,12 @@ def _parsed_dag(airflow_home: Path, expression: str):
 
 def test_dag_imports_cleanly_and_routes_gpu_tasks(tmp_path):
     placement = _parsed_dag(tmp_path, "{t.task_id: [t.pool, t.queue] for t in d.tasks}")
-    assert set(placement) >= {"ingest", "instruct", "frames", "features", "personalise", "generate", "gate",
-                              "publish", "evaluate", "report"}
+    assert set(placement) >= {"ingest", "instruct", "frames", "features", "personalise", "generate", "audit",
+                              "gate", "publish", "evaluate", "report"}
     on_gpu = {task for task, (pool, queue) in placement.items() if pool == "gpu" and queue == "gpu"}
     assert placement["preflight"] == ["default_pool", "default"]
-    assert on_gpu == {"frames", "personalise", "generate", "create", "gate"}  # and nothing else takes a GPU slot
+    # the mapped frames and audit tasks too; the gate only combines verdicts: nothing else takes a GPU slot
+    assert on_gpu == {"frames", "personalise", "generate", "create", "audit"}
     assert all(pool != "gpu" and queue != "gpu" for task, (pool, queue) in placement.items() if task not in on_gpu)
 
 
@@ -139,11 +140,16 @@ def test_the_ui_explains_the_dag_and_its_defaults_trigger_a_valid_run(tmp_path):
     tasks = dag["tasks"]
     for name, task in tasks.items():
         assert task["doc"], f"{name} has no docs"
-    for name in ("ingest", "frames", "features", "personalise", "generate", "create", "gate", "publish", "report"):
+    for name in ("ingest", "frames", "features", "personalise", "generate", "create", "audit", "gate", "publish",
+                 "report"):
         assert "**Reads:**" in tasks[name]["doc"] and "**Writes:**" in tasks[name]["doc"], name
-    assert tasks["ingest"]["up"] == ["preflight"] and tasks["frames"]["up"] == ["preflight"]
-    assert tasks["create"]["up"] == ["features", "instruct"] and tasks["gate"]["up"] == ["create", "generate"]
-    assert tasks["personalise"]["label"] == tasks["generate"]["label"] == "{{ shard_label }}"
+    assert tasks["ingest"]["up"] == ["preflight"] and tasks["frames"]["up"] == ["plan_item_shards", "preflight"]
+    assert tasks["plan_item_shards"]["up"] == tasks["plan_asset_shards"]["up"][1:] == ["preflight"]
+    assert tasks["create"]["up"] == ["features", "instruct"] and tasks["audit"]["up"] == ["generate",
+                                                                                          "plan_asset_shards"]
+    assert tasks["gate"]["up"] == ["audit"]
+    assert all(tasks[name]["label"] == "{{ shard_label }}" for name in ("frames", "personalise", "generate", "audit"))
+    assert "item shards" in tasks["frames"]["doc"] and "asset shards" in tasks["audit"]["doc"]
     assert tasks["report"]["links"] == ["Run report"]
     assert all(not t["links"] for name, t in tasks.items() if name != "report")
 
@@ -177,6 +183,10 @@ def test_catalog_has_a_row_for_every_planned_pair(demo_run):
     assert all(r["item_id"].startswith("created-") for r in rows if r["thumbnail_kind"] == "created")
     assert "report:" in proc.stdout.strip().splitlines()[-1]
     assert (root / f"reports/run={current['run_id']}/index.html").is_file()
+    # frames and the audit ran as --shards 2 mapped tasks each; one gate combined the audit's verdicts
+    recorded = {p.stem for p in (root / f"work/run={current['run_id']}/metrics").glob("*.json")}
+    assert {"frames-shard-0", "frames-shard-1", "audit-shard-0", "audit-shard-1", "gate"} <= recorded
+    assert "frames" not in recorded and "audit" not in recorded
 
 
 def test_every_asset_exists_and_opens(demo_run):

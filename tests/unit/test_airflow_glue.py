@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from generec_core import pipeline
 from generec_core.expectations import DataQualityError
+from generec_core.stage_graph import BY_NAME, FAN_OUTS, STAGES
 from jobs.airflow_glue import config_from_params, failures_are_final, refuse_unknown_conf
 
 PARAMS = {"root": "file:///tmp/x", "stages": [], "shards": 2, "top_k": 5, "dry_run": False,
@@ -44,3 +46,23 @@ def test_transient_errors_still_retry():
 def test_null_params_mean_the_defaults():
     config = config_from_params(PARAMS, "manual__2026-11-24")
     assert config.generation.model == "" and config.run.attempt == "manual__2026-11-24"
+
+
+def test_one_shards_param_sizes_every_fan_out():
+    """Worklist shards (Spark), item shards (frames) and asset shards (audit, and the gate reading them)."""
+    config = config_from_params({**PARAMS, "shards": 3})
+    assert config.features.shards == config.frames.shards == config.gate.shards == 3
+    assert pipeline.shards_to_run(config, "2026-11-24", "items") == [0, 1, 2]
+    assert pipeline.shards_to_run(config, "2026-11-24", "assets") == [0, 1, 2]
+    with pytest.raises(ValueError, match="unknown fan-out"):
+        pipeline.shards_to_run(config, "2026-11-24", "users")
+
+
+def test_the_heavy_stages_are_mapped_on_the_gpu_and_the_gate_decides_once():
+    mapped = {s.name: s.shards for s in STAGES if s.per_shard}
+    assert mapped == {"frames": "items", "personalise": "worklist", "generate": "worklist", "audit": "assets"}
+    assert set(mapped.values()) == set(FAN_OUTS)
+    assert all(BY_NAME[name].accelerator for name in mapped)
+    gate = BY_NAME["gate"]
+    assert not gate.per_shard and gate.verdict and gate.upstream == ("audit",) and "audit" in gate.reads
+    assert BY_NAME["audit"].runs_with == ("gate",)  # re-running the gate re-checks the assets

@@ -14,7 +14,7 @@ import pytest
 from import_graph import PACKAGE, cycles, read_modules
 
 from generec_core.datasets import DATASETS
-from generec_core.stage_graph import BY_NAME, STAGES
+from generec_core.stage_graph import BY_NAME, FAN_OUTS, STAGES
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES_PKG = f"{PACKAGE}.stages"
@@ -100,6 +100,8 @@ def test_the_stage_graph_is_consistent():
         assert all(STAGES.index(BY_NAME[u]) < STAGES.index(stage) for u in stage.upstream), "listed in data-flow order"
         assert set(stage.reads) | set(stage.writes) <= set(DATASETS), stage.name
         assert (REPO / PACKAGE / "stages" / f"{stage.name}.py").is_file()
+        assert not stage.shards or stage.shards in FAN_OUTS, stage.name
+        assert set(stage.runs_with) <= set(BY_NAME), stage.name
     for name, dataset in DATASETS.items():
         assert (REPO / PACKAGE / "datasets" / f"{dataset.owner}.py").is_file(), name
         assert any(name in s.writes for s in STAGES) != bool(dataset.source), f"{name}: one writer, stage or source"

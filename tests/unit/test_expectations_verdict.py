@@ -82,3 +82,13 @@ def test_report_section_lists_the_items_left_out_by_reason():
         assert f"<td>{reason}</td><td>{n}</td>" in html
     clean = data_quality_section({"frames": {"catalogue_rejected_by_reason": {}, "items_quarantined_by_reason": {}}})
     assert "every catalogue line and every new item's video was usable" in clean
+
+
+def test_report_section_sums_the_item_shards_of_the_frames_stage():
+    metrics = {"frames-shard-0": {"catalogue_rejected_by_reason": {"bad_json": 2},
+                                  "items_quarantined_by_reason": {"truncated": 1}},
+               "frames-shard-1": {"catalogue_rejected_by_reason": {}, "items_quarantined_by_reason": {"truncated": 2,
+                                                                                                     "blank": 1}}}
+    html = data_quality_section(metrics)
+    for reason, n in (("bad_json", 2), ("truncated", 3), ("blank", 1)):
+        assert f"<td>{reason}</td><td>{n}</td>" in html

@@ -15,7 +15,10 @@ from PIL import Image
 from skimage import data
 from video_fixtures import encode_mp4
 
+from generec_core import pipeline
 from generec_core.config import FramesConfig, PipelineConfig
+from generec_core.datasets import metrics
+from generec_core.identifiers import shard_of
 from generec_core.datasets.layout import Layout
 from generec_core.embedding.encoder import load_encoder
 from generec_core.datasets.frames import (
@@ -26,11 +29,12 @@ from generec_core.datasets.frames import (
     quarantine_uri,
     sampling_signature,
 )
-from generec_core.datasets.layout import safe_name
+from generec_core.datasets.layout import run_id_for, safe_name
 from generec_core.stages.frames import embed_items
 from generec_core.storage import local_dir
 
 FPS = 25
+DATE = "2026-11-24"
 N_FRAMES = 6
 ODD_ID = "odd/id with spaces & ünïcode?"
 
@@ -261,6 +265,46 @@ def test_rebuild_is_byte_identical(tmp_path, videos, first_run):
         old = local_dir(item_embeddings_uri(Layout(first_config.root), "efficientnet-lite0",
                                             first_config.frames, item_id))
         assert new.read_bytes() == old.read_bytes(), item_id
+
+
+def test_item_shards_write_exactly_what_one_task_writes(tmp_path, videos, first_run):
+    """The DAG maps frames over item shards: each task embeds only its items; together they write the same
+    files as one task (same rows, same embeddings), count each item once, and a re-run of every shard adds
+    nothing and changes nothing."""
+    config = write_catalogue(tmp_path, videos)
+    config = dataclasses.replace(config, frames=dataclasses.replace(config.frames, shards=3))
+    with (tmp_path / "raw/items/items.jsonl").open("a") as catalogue:
+        catalogue.write("{not json\n")
+    assert pipeline.shards_to_run(config, DATE, "items") == [0, 1, 2]
+    summaries = [pipeline.run_stage("frames", config, DATE, shard) for shard in range(3)]
+    owner = {item: shard_of(item, 3) for item in (*GOOD, *BAD)}
+    assert len(set(owner.values())) > 1  # the items really are split
+    for shard, summary in enumerate(summaries):
+        mine = [i for i, s in owner.items() if s == shard]
+        assert summary["shard"] == shard and summary["items_total"] == len(mine)
+        assert summary["items_embedded"] == sum(i in GOOD for i in mine)
+        assert summary["items_quarantined"] == sum(i in BAD for i in mine)
+    assert [s["catalogue_lines_rejected"] for s in summaries] == [1, 0, 0]  # shard 0 alone records them
+    rejected = local_dir(Layout(config.root).rejected_items).read_text().splitlines()
+    assert [json.loads(line)["reason"] for line in rejected] == ["bad_json"]
+    assert set(metrics.load_all(Layout(config.root), run_id_for(DATE))) == {f"frames-shard-{n}" for n in range(3)}
+    first_config, _ = first_run
+    for item_id in GOOD:  # one task (first_run) or three: the same bytes, embeddings included
+        new = local_dir(item_embeddings_uri(Layout(config.root), "efficientnet-lite0", config.frames, item_id))
+        old = local_dir(item_embeddings_uri(Layout(first_config.root), "efficientnet-lite0",
+                                            first_config.frames, item_id))
+        assert new.read_bytes() == old.read_bytes(), item_id
+    assert sorted(load_frame_embeddings(config)["item_id"].to_pylist()) == sorted(
+        i for i in load_frame_embeddings(first_config)["item_id"].to_pylist() if i in GOOD)
+    for item_id in BAD:
+        assert json.loads(local_dir(quarantine_uri(Layout(config.root), item_id)).read_text())["stage"] == "frames"
+    frames_dir = local_dir(Layout(config.root).frames("efficientnet-lite0"))
+    before = {p: p.read_bytes() for p in frames_dir.rglob("*.parquet")}
+    again = [pipeline.run_stage("frames", config, DATE, shard) for shard in range(3)]
+    assert sum(s["items_embedded"] for s in again) == 0 and sum(s["items_skipped_existing"] for s in again) == 4
+    assert {p: p.read_bytes() for p in frames_dir.rglob("*.parquet")} == before
+    with pytest.raises(ValueError, match="item shard 3"):
+        embed_items(config, 3)
 
 
 @pytest.mark.parametrize("item_id", ["a/b", "a%2Fb", "a~2Fb", ".hidden", "..", "", "x" * 500, "ü", "CON"])
