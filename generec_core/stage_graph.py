@@ -102,8 +102,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluate", "Cosine@K in the paper's table form, the planted-taste share where the world has "
           "labelled truth, and the off-policy replay of the date's logs (contract v2)", upstream=("publish",),
           reads=("catalog", "worklist", "frames", "users", "interactions.lake", "truth"), writes=("evaluation",)),
-    Stage("report", "the run's HTML page: stage counts and timings, data quality, gate, evaluation, generation "
-          "samples (liked covers, source, result), gallery",
+    Stage("report", "the run's HTML page: an operator's overview (status, what was published, gate pass rates "
+          "and top failure reasons, stage timings in run order), then data quality, gate, evaluation, generation "
+          "samples (liked covers, source, result), gallery; raw metrics folded",
           upstream=("evaluate",),
           reads=("metrics", "catalog", "evaluation", "gate", "taste_weights", "items", "truth"),
           writes=("reports",), always=True),

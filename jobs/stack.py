@@ -37,6 +37,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -68,7 +69,7 @@ class Service:
     ready: Callable[[], bool]
     address: str = ""
     env: dict[str, str] | None = None
-    user: str | None = None  # PostgreSQL refuses to run as root
+    user: str | None = None  # run as this user (PostgreSQL refuses to run as root)
 
 
 class Stack:
@@ -175,10 +176,9 @@ class Stack:
         env = {**os.environ, **self.airflow_env()}
         out = [
             Service("postgres", "Airflow metadata DB (managed PostgreSQL)",
-                    [_pg_bin("postgres"), "-D", str(d / "postgres"), "-p", str(p["postgres"]),
-                     "-c", "listen_addresses=127.0.0.1", "-k", str(d / "postgres")],
-                    lambda: _port_open(p["postgres"]), f"127.0.0.1:{p['postgres']}",
-                    user="postgres" if os.geteuid() == 0 else None),
+                    [_pg_bin("postgres"), "-D", str(self.postgres_dir), "-p", str(p["postgres"]),
+                     "-c", "listen_addresses=127.0.0.1", "-k", str(self.postgres_dir)],
+                    lambda: _port_open(p["postgres"]), f"127.0.0.1:{p['postgres']}", user=_postgres_user()),
             Service("redis", "Celery broker (managed Redis or SQS)",
                     [shutil.which("redis-server") or "redis-server", "--port", str(p["redis"]), "--bind", "127.0.0.1",
                      "--dir", str(d / "redis"), "--save", "", "--appendonly", "no"],
@@ -278,17 +278,28 @@ class Stack:
         self.state.setdefault("pids", {})[service.name] = proc.pid
         self._save()
 
+    @property
+    def postgres_dir(self) -> Path:
+        """The database's files. As root, PostgreSQL runs as the ``postgres`` user, who may not be able to
+        enter the state directory (a private temp dir): then they live in a directory of its own."""
+        if os.geteuid() != 0:
+            return self.dir / "postgres"
+        if "postgres_dir" not in self.state:
+            self.state["postgres_dir"] = tempfile.mkdtemp(prefix="generec-stack-postgres-")
+            shutil.chown(self.state["postgres_dir"], "postgres")
+            self._save()
+        return Path(self.state["postgres_dir"])
+
     def _init_postgres(self) -> None:
         """initdb once (trust on loopback: a local stack; production uses a managed DB with its own auth)."""
-        data = self.dir / "postgres"
+        data = self.postgres_dir
         if (data / "PG_VERSION").exists():
             return
         data.mkdir(parents=True, exist_ok=True)
-        user = "postgres" if os.geteuid() == 0 else None
-        if user:
-            shutil.chown(data, user)
-        subprocess.run([_pg_bin("initdb"), "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True, user=user, cwd=self.dir if not user else "/")
+        done = subprocess.run([_pg_bin("initdb"), "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8"],
+                              capture_output=True, text=True, user=_postgres_user(), cwd="/")
+        if done.returncode:
+            raise SystemExit(f"stack: initdb {data} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
     def _init_airflow(self) -> None:
         """Create the metadata DB, migrate it, and create the ``gpu`` pool (idempotent)."""
@@ -338,6 +349,11 @@ def worker_name() -> str:
     """Airflow's hostname_callable: the stack's workers share a host, so name each (task placement)."""
     name = os.environ.get("GENEREC_WORKER_NAME")
     return f"{name}@{socket.gethostname()}" if name else socket.getfqdn()
+
+
+def _postgres_user() -> str | None:
+    """PostgreSQL refuses to run as root: then it runs as Debian's ``postgres`` user."""
+    return "postgres" if os.geteuid() == 0 else None
 
 
 def _spark_home() -> Path:

@@ -179,7 +179,7 @@ def test_a_rest_triggered_run_survives_killed_workers_and_matches_the_in_process
     # placement: every gpu-pool task on the gpu queue, executed by the gpu worker; the rest by the default one
     ran = [t for t in tis if t["state"] == "success"]
     on_gpu = [t for t in ran if t["pool"] == "gpu"]
-    assert {t["task_id"] for t in on_gpu} >= {"frames", "personalise", "generate", "create", "gate"}
+    assert {t["task_id"] for t in on_gpu} >= {"frames", "personalise", "generate", "create", "audit"}
     assert all(t["queue"] == "gpu" and t["hostname"].startswith("worker-gpu@") for t in on_gpu), placement
     assert all(t["queue"] == "default" and t["hostname"].startswith("worker-default@")
                for t in ran if t["pool"] != "gpu"), placement
