@@ -87,6 +87,9 @@ class Stack:
 
     @property
     def ports(self) -> dict[str, int]:
+        """Chosen once, at the first use of this state directory (another process may have chosen them)."""
+        if "ports" not in self.state and self.state_file.exists():
+            self.state = json.loads(self.state_file.read_text())
         if "ports" not in self.state:
             self.state["ports"] = {name: _free_port() for name in PORT_NAMES}
             self._save()

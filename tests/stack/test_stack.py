@@ -80,10 +80,10 @@ def stack(tmp_path_factory):
         pytest.skip(f"the stack tier needs {missing}")
     state = tmp_path_factory.mktemp("stack")
     env = {**os.environ, "GENEREC_NIGHTLY_CRON": "off", "PYTHONPATH": str(REPO)}
-    stack = Stack(state)
     try:
         up = _generec("stack", "up", "--dir", str(state), env=env, timeout=600)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
+        stack = Stack(state)  # what `up` started, read back from the state directory
         api = Api(stack.api_url)
         _until(lambda: _dag_parsed(api), 300, "the DAG to be parsed", stack)
         yield stack, api, env

@@ -51,3 +51,9 @@ def test_each_queue_has_its_own_named_worker(tmp_path, monkeypatch):
 def test_down_with_nothing_started_stops_nothing(tmp_path):
     assert Stack(tmp_path).down() == []
     assert all(not row["running"] for row in Stack(tmp_path).status())
+
+
+def test_ports_chosen_by_another_process_are_read_back_not_chosen_again(tmp_path):
+    seen_early = Stack(tmp_path)  # e.g. a test's handle, made before `generec stack up` ran
+    chosen = Stack(tmp_path).ports  # `up`, in another process, chooses and saves them
+    assert seen_early.ports == chosen
