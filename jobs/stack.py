@@ -341,6 +341,9 @@ class Stack:
         if not pid or not _group_alive(pid):
             raise SystemExit(f"stack: {name!r} is not running")
         os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def status(self) -> list[dict]:
         rows = [{"service": s.name, "running": self.running(s.name), "pid": self.state.get("pids", {}).get(s.name),
@@ -395,11 +398,16 @@ def _http_ok(url: str) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    """A live (not zombie) process is in the group. ``killpg(pgid, 0)`` also succeeds on zombies, so a
+    worker killed a moment ago would still look alive and ``up`` would not start it again."""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _stop_group(pgid: int) -> None:

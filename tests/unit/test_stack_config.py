@@ -57,3 +57,18 @@ def test_ports_chosen_by_another_process_are_read_back_not_chosen_again(tmp_path
     seen_early = Stack(tmp_path)  # e.g. a test's handle, made before `generec stack up` ran
     chosen = Stack(tmp_path).ports  # `up`, in another process, chooses and saves them
     assert seen_early.ports == chosen
+
+
+def test_a_killed_process_group_is_down_even_before_its_parent_reaps_it(tmp_path):
+    """A SIGKILLed worker lingers as a zombie until reaped: `up` must see it down and start it again."""
+    import subprocess
+    import time
+
+    from jobs.stack import _group_alive
+
+    child = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    assert _group_alive(child.pid)
+    child.kill()
+    time.sleep(0.5)  # not waited for: a zombie
+    assert not _group_alive(child.pid)
+    child.wait()
