@@ -215,6 +215,9 @@ class GateConfig:
     # asset shards: the audit stage's fan-out (one task per shard, assets by identifiers.shard_of(asset URI));
     # the DAG sets it from its `shards` param. The verdicts do not depend on it: each asset is judged alone.
     shards: int = 4
+    # reuse the models' outputs (embedding, P(NSFW), face boxes) for decoded pixels already checked under the
+    # same models (datasets.gate_cache); the thresholds and source comparisons are applied afresh every run
+    reuse_model_outputs: bool = True
     min_side_px: int = 64  # shorter side; demo assets are 180
     # blank and blurred: the frames section's quality_min_std and quality_min_sharpness (one bar for both)
     dark_level: float = 32.0  # under-exposed when luma p99 < this (demo min p99: 129; the Hubble field passes)

@@ -90,8 +90,8 @@ STAGES: tuple[Stage, ...] = (
           writes=("created", "palettes", "cover_styles"), accelerator=True),
     Stage("audit", "fidelity checks, per asset shard, on every staged, generated and created asset of the "
           "shard: one verdict per asset (the gate's model work)", upstream=("generate", "create"),
-          reads=("staged", "generated", "created", "frames", "frames.quarantine", "items"),
-          writes=("audit",), shards="assets", accelerator=True, runs_with=("gate",)),
+          reads=("staged", "generated", "created", "frames", "frames.quarantine", "items", "gate_cache"),
+          writes=("audit", "gate_cache"), shards="assets", accelerator=True, runs_with=("gate",)),
     Stage("gate", "every audit shard's verdicts; fallbacks; halts publish below a pass-rate floor or when the "
           "manifest's data checks fail", upstream=("audit",),
           reads=("staged", "generated", "created", "audit", "users", "thumbnail_feedback"),

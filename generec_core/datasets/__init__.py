@@ -52,6 +52,9 @@ DATASETS: dict[str, Dataset] = {
                              "what each (user, item) weighs in the taste, with recency (Spark)"),
     "cover_styles": Dataset("cover_styles", "features/cover_styles/<model>/items/<item>.json",
                             "cover style vectors of the neural-style network"),
+    "gate_cache": Dataset("gate_cache", "features/gate_cache/<model signature>/<hh>/<pixels sha256>.npz",
+                          "the gate's model outputs (embedding, P(NSFW), face boxes) per decoded image, reused "
+                          "when the pixels and models are the same"),
     "worklist": Dataset("users", "work/run=<run_id>/worklist/", "(user, item) candidates with shard (Spark)"),
     "staged": Dataset("staged", "work/run=<run_id>/shard=<n>/rows.parquet, work/run=<run_id>/staged/",
                       "selected thumbnails and clips per (user, item)"),

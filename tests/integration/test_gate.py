@@ -309,3 +309,22 @@ def test_the_gate_refuses_to_decide_without_every_audit_shard(gated):
     root, _, _ = gated
     with pytest.raises(FileNotFoundError, match="asset shard 4 "):
         run_gate(_config(root, min_pass_rate=0.5, shards=8), DATE)  # shards 4..7 never audited
+
+
+def test_a_rerun_reuses_the_model_outputs_and_gives_the_same_verdicts(gated):
+    """The audit reruns on the same assets: every image's model outputs come from ``gate_cache`` (keyed by
+    pixels and models), the verdicts are the same; with reuse off every model runs and they are still the same."""
+    root, _, _ = gated
+    before = _verdicts(root)
+    assert list((root / "features/gate_cache").rglob("*.npz"))
+    for reuse in (True, False):
+        _audit_and_gate(_config(root, min_pass_rate=0.5, shards=2, reuse_model_outputs=reuse))
+        assert _verdicts(root) == before
+        stats = [json.loads((root / f"work/run={RUN}/metrics/audit-shard-{n}.json").read_text())["model_outputs"]
+                 for n in range(2)]
+        assert all(s["reused"] is reuse for s in stats)
+        total = {k: sum(s[k] for s in stats) for k in ("hits", "misses", "face_hits", "face_misses")}
+        if reuse:
+            assert total["misses"] == total["face_misses"] == 0 and total["hits"] > 0 and total["face_hits"] > 0
+        else:
+            assert total["hits"] == total["face_hits"] == 0 and total["misses"] > 0
