@@ -101,7 +101,7 @@ class Stack:
         if not path.exists():
             self.dir.mkdir(parents=True, exist_ok=True)
             values = {"s3_access_key": "generec" + secrets.token_hex(4), "s3_secret_key": secrets.token_hex(20),
-                      "jwt_secret": secrets.token_urlsafe(32), "api_secret_key": secrets.token_urlsafe(32)}
+                      "jwt_secret": secrets.token_urlsafe(64), "api_secret_key": secrets.token_urlsafe(32)}
             path.touch(mode=0o600)
             path.write_text(json.dumps(values))
         return json.loads(path.read_text())
@@ -224,8 +224,10 @@ class Stack:
         return out
 
     def _s3_identities(self) -> Path:
-        """SeaweedFS's identity file: one admin key pair (the generated secrets), mode 600."""
+        """SeaweedFS's identity file: one admin key pair (the generated secrets), mode 600; written once."""
         path = self.dir / "s3-identities.json"
+        if path.exists():
+            return path
         keys = self.secrets
         path.touch(mode=0o600)
         path.write_text(json.dumps({"identities": [{
