@@ -59,4 +59,4 @@ def test_the_simulated_night_is_ingested_counted_replayed_and_charted(world):
     truth = json.loads((world / f"demo/simulation/dt={NIGHT}/truth.json").read_text())
     assert set(truth["true_take_rate"]) == {"logging", "top", "original", "uniform", "learned"}
     page = (world / f"reports/run=nightly-{NIGHT}/index.html").read_text()
-    assert "Learning from clicks: take rate per night" in page and "data:image/png;base64," in page
+    assert "Learning from clicks: take rate per night" in page and "alt='take rate per night and policy'" in page
