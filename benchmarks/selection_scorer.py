@@ -8,6 +8,13 @@ seeded data; each runs in its own child process so its peak RSS growth is its ow
 The official form is timed on a subset of items and extrapolated (its cost is the same
 for every item: all users x frames); on that subset both must choose identically.
 
+Roofline: the scorer's arithmetic is one ``bmm`` per block, (items, widest item's pairs, d) x
+(items, d, frames), so the FLOPs it needs are 2 x pairs x frames x d (padding cells not counted).
+In the same child, after the scorer, ``torch.bmm`` alone is timed on exactly the scorer's block
+shapes (from its own block planner, same thread count, buffers allocated once); its GFLOP/s
+(padded FLOPs / its time) is the roofline, and roofline / ours is how far the whole scorer
+(gathers, argmax, window means, stability, copies out) is from the matrix products alone.
+
 Defaults: 1M pairs (100k users x 10 candidates) x 32 frames x 1280-d, 2,000 items, CPU.
 
     .venv/bin/python benchmarks/selection_scorer.py [--pairs N] [--users U] [--items I] [--official-items K]
@@ -25,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from generec_core.editor.scorer import DEFAULT_CHUNK_ROWS, score_pairs
+from generec_core.editor.scorer import DEFAULT_CHUNK_ROWS, _blocks, score_pairs
 from generec_core.editor.selection import ItemFrames, window_means
 
 LENGTH, STRIDE = 8, 4
@@ -65,6 +72,26 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def bmm_roofline(pair_item: np.ndarray, n_frames: np.ndarray, dim: int, chunk_rows: int, repeats: int = 2) -> dict:
+    """torch.bmm alone on the scorer's block shapes: best of ``repeats`` passes over all blocks."""
+    shapes = [(len(block), max(len(pos) for _, pos in block), frames)
+              for frames, block in _blocks(pair_item, n_frames, chunk_rows)]
+    biggest = max(b * w for b, w, _ in shapes)
+    gen = torch.Generator().manual_seed(0)
+    left = torch.randn(biggest * dim, generator=gen)
+    right = torch.randn(max(b * f for b, _, f in shapes) * dim, generator=gen)
+    out = torch.empty(max(b * w * f for b, w, f in shapes))
+    padded = sum(2 * b * w * f * dim for b, w, f in shapes)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for b, w, f in shapes:
+            torch.bmm(left[:b * w * dim].view(b, w, dim), right[:b * f * dim].view(b, f, dim).transpose(1, 2),
+                      out=out[:b * w * f].view(b, w, f))
+        best = min(best, time.perf_counter() - t0)
+    return {"blocks": len(shapes), "padded_flops": padded, "seconds": best}
+
+
 def run_ours(args: argparse.Namespace) -> dict:
     tastes, _, pair_user, pair_item, items = _data(args)
     base = _rss_mb()
@@ -72,8 +99,13 @@ def run_ours(args: argparse.Namespace) -> dict:
     choices = score_pairs(tastes, pair_user, pair_item, items, length=LENGTH, stride=STRIDE,
                           chunk_rows=args.chunk_rows)
     seconds = time.perf_counter() - t0
+    peak = _peak_mb() - base
     check = np.flatnonzero(pair_item < args.official_items)
-    return {"pairs": len(pair_user), "seconds": seconds, "peak_growth_mb": _peak_mb() - base,
+    n_frames = np.full(args.items, args.frames, np.int64)
+    roofline = bmm_roofline(pair_item, n_frames, args.dim, args.chunk_rows)
+    return {"pairs": len(pair_user), "seconds": seconds, "peak_growth_mb": peak,
+            "flops": 2 * len(pair_user) * args.frames * args.dim, "roofline": roofline,
+            "threads": torch.get_num_threads(),
             "check_frame_idx": choices.frame_idx[check].tolist(), "check_window": choices.window_start[check].tolist()}
 
 
@@ -136,6 +168,17 @@ def main() -> None:
           f"peak RSS +{official['peak_growth_mb']:.0f} MB over the data)")
     print(f"speed-up: {ours_rate / official_rate:.1f}x; same choices on the {len(ours['check_frame_idx']):,} "
           f"pairs of the timed items: {agree}")
+    roof = ours["roofline"]
+    ours_gflops = ours["flops"] / ours["seconds"] / 1e9
+    roof_gflops = roof["padded_flops"] / roof["seconds"] / 1e9
+    print(f"roofline ({ours['threads']} threads, torch.bmm alone on the scorer's {roof['blocks']} block shapes):")
+    print(f"  {'':10} {'GFLOP':>8} {'seconds':>8} {'GFLOP/s':>8}")
+    print(f"  {'ours':10} {ours['flops'] / 1e9:8.1f} {ours['seconds']:8.2f} {ours_gflops:8.1f}   "
+          f"(needed: 2 x pairs x frames x d)")
+    print(f"  {'torch.bmm':10} {roof['padded_flops'] / 1e9:8.1f} {roof['seconds']:8.2f} {roof_gflops:8.1f}   "
+          f"(padded block shapes; padding {roof['padded_flops'] / ours['flops'] - 1:.1%})")
+    print(f"  roofline / ours: {roof_gflops / ours_gflops:.2f}x (target <= 3x); "
+          f"speed-up vs official: {ours_rate / official_rate:.1f}x (target >= 100x)")
 
 
 if __name__ == "__main__":
