@@ -277,9 +277,10 @@ class Stack:
             _wait(service.ready, timeout, service.name, self.dir / "logs" / f"{service.name}.log")
 
     def _start(self, service: Service) -> None:
-        log = open(self.dir / "logs" / f"{service.name}.log", "ab")
-        proc = subprocess.Popen(service.command, env=service.env or os.environ, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, user=service.user, cwd=self.dir)
+        with open(self.dir / "logs" / f"{service.name}.log", "ab") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(service.command, env=service.env or os.environ, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                    user=service.user, cwd=self.dir)
         self.state.setdefault("pids", {})[service.name] = proc.pid
         self._save()
 
