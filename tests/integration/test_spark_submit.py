@@ -55,7 +55,8 @@ def _line(proc: subprocess.CompletedProcess, tag: str):
 
 def test_in_process_by_default(tmp_path):
     types = _line(_airflow(tmp_path, conn=False), "TYPES")
-    assert types["ingest"] == types["features"] == types["frames"] == "_PythonDecoratedOperator"
+    assert types["ingest"] == types["features"] == "_PythonDecoratedOperator"
+    assert types["frames"] == "DecoratedMappedOperator"  # in-process too, one task per item shard
 
 
 def test_spark_submit_on_the_connection_runs_the_job(tmp_path):
@@ -69,7 +70,7 @@ def test_spark_submit_on_the_connection_runs_the_job(tmp_path):
 
     proc = _airflow(tmp_path, root, DAY, conn=True)
 
-    assert _line(proc, "TYPES") == {"ingest": "StageSparkSubmit", "frames": "_PythonDecoratedOperator",
+    assert _line(proc, "TYPES") == {"ingest": "StageSparkSubmit", "frames": "DecoratedMappedOperator",
                                     "features": "StageSparkSubmit"}
     args = _line(proc, "ARGS")
     assert args[:5] == ["--root", root, "--date", DAY, "--config"]
