@@ -41,28 +41,11 @@ import time
 
 import numpy as np
 import pandas as pd
+from selection_scorer import _rss_mb, _unit  # the same synthetic data and RSS reading (benchmarks/ is on sys.path)
 
 STAGES = ("taste", "candidates", "selection")
 WORK = {"taste": "events", "candidates": "users x items", "selection": "pairs"}
 LENGTH, STRIDE = 8, 4
-
-
-def _unit(rng: np.random.Generator, rows: int, dim: int, block: int = 8192) -> np.ndarray:
-    """Unit rows generated in place, block by block: no full-size temporaries skew the RSS baseline."""
-    out = np.empty((rows, dim), np.float32)
-    for start in range(0, rows, block):
-        part = out[start:start + block]
-        rng.standard_normal(out=part, dtype=np.float32)
-        part /= np.linalg.norm(part, axis=1, keepdims=True)
-    return out
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _peak_mb() -> float:
