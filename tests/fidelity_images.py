@@ -25,6 +25,12 @@ def demo_frame(category: str) -> np.ndarray:
     return demo_frames(category)[0]
 
 
+def embedded_demo_frames(encoder, categories: tuple[str, ...]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One demo frame per category and its embedding by ``encoder``: the sources the fidelity tests check against."""
+    frames = {c: demo_frame(c) for c in categories}
+    return frames, dict(zip(categories, encoder.embed([frames[c] for c in categories])))
+
+
 def jpeg(pixels: np.ndarray, quality: int = 90, **save) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, **save)

@@ -14,7 +14,7 @@ from fidelity_images import (
     blank_like,
     blurred,
     colour_shifted,
-    demo_frame,
+    embedded_demo_frames,
     jpeg,
     png,
     with_pasted_face,
@@ -34,9 +34,7 @@ def env():
     from generec_core.embedding.encoder import load_encoder
 
     encoder = load_encoder("efficientnet-lite0", "cpu", 32)
-    frames = {c: demo_frame(c) for c in CATEGORIES}
-    embeddings = dict(zip(CATEGORIES, encoder.embed([frames[c] for c in CATEGORIES])))
-    return encoder, frames, embeddings
+    return (encoder, *embedded_demo_frames(encoder, CATEGORIES))
 
 
 def _case(env, label: str) -> ImageAsset:

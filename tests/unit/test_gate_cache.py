@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fidelity_images import colour_shifted, demo_frame, demo_frames, jpeg, png, with_pasted_face
+from fidelity_images import colour_shifted, demo_frames, embedded_demo_frames, jpeg, png, with_pasted_face
 
 from generec_core.config import GateConfig
 from generec_core.datasets.gate_cache import GateCache
@@ -46,9 +46,7 @@ def env():
     from generec_core.embedding.encoder import load_encoder
 
     encoder = load_encoder("efficientnet-lite0", "cpu", 32)
-    frames = {c: demo_frame(c) for c in CATEGORIES}
-    embeddings = dict(zip(CATEGORIES, encoder.embed([frames[c] for c in CATEGORIES])))
-    return encoder, frames, embeddings
+    return (encoder, *embedded_demo_frames(encoder, CATEGORIES))
 
 
 @pytest.fixture
