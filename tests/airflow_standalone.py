@@ -71,6 +71,12 @@ def wait_for_run(api: Api, log: Path, run_id: str, timeout: float = 900) -> dict
     return _wait(finished, timeout, f"DAG run {run_id}", log)
 
 
+def wait_for_file(pattern: str, folder: Path, log: Path, timeout: float = 120) -> Path:
+    """Wait for a file the DAG processor writes after a run ends (the DAG's failure callback runs there,
+    asynchronously, so a run can read ``failed`` before its summary exists)."""
+    return _wait(lambda: next(folder.glob(pattern), None), timeout, f"{folder}/{pattern}", log)
+
+
 def _stop_group(proc: subprocess.Popen) -> None:
     """Airflow standalone forks several servers: stop the whole process group, TERM then KILL."""
     try:

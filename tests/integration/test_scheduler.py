@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from airflow_standalone import DAG_ID, Api, _wait, run_standalone, wait_for_run
+from airflow_standalone import DAG_ID, Api, _wait, run_standalone, wait_for_file, wait_for_run
 
 from generec_core.demo.world import build_demo_world
 
@@ -111,7 +111,7 @@ def test_a_missing_gpu_pool_fails_the_run_at_once_naming_the_fix(standalone, tmp
         _, logs = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/preflight/logs/1"
                                   "?full_content=true")
         assert "airflow pools set gpu" in json.dumps(logs)
-        summary = json.loads(next((tmp_path / "nothing-yet/reports").glob("attempt=*/failure.json")).read_text())
+        summary = json.loads(wait_for_file("attempt=*/failure.json", tmp_path / "nothing-yet/reports", log).read_text())
         assert summary["failed_tasks"] == ["preflight"] and "pool 'gpu' does not exist" in summary["errors"]["preflight"]
     finally:
         api.call("POST", "/pools", {"name": "gpu", "slots": 1, "description": "GPU generation and embedding"})
