@@ -10,11 +10,15 @@ Embed, on real photos resized to 640x360 (the stage's frame size): EfficientNet-
 weights) over a batch-size sweep, ratio vs batch 1; on CUDA also fp32 / fp16 / bf16. With
 ``--clip`` also a CLIP ViT-B/32-shaped model (random weights: the real architecture's cost).
 
+Stage, on a real demo world (``--stage-items`` items, each 32 sampled frames + cover): the ``frames``
+stage end to end (read, decode, quality, embed, write), images/s, with the encoder on torch and on
+ONNX Runtime (the CPU default), in the same run; ratio vs torch.
+
 Prints the device it ran on (CPU model and torch threads, or the GPU name) and the load
 average: on a shared CPU the absolute figures move with the neighbours, the ratios less so.
 
     .venv/bin/python benchmarks/frames_throughput.py [--device auto|cpu|cuda] [--batches 1,8,32,64]
-        [--images 64] [--repeats 2] [--clip] [--skip-decode] [--skip-embed]
+        [--images 64] [--repeats 2] [--clip] [--skip-decode] [--skip-embed] [--stage-items 24]
 """
 
 from __future__ import annotations
@@ -120,22 +124,48 @@ def photos(n: int) -> list[np.ndarray]:
     return [frames[i % len(frames)] for i in range(n)]
 
 
-def bench_embed(encoder_spec: str, label: str, args: argparse.Namespace, precisions: list[str]) -> list[dict]:
+def bench_embed(encoder_spec: str, label: str, args: argparse.Namespace, precisions: list[str],
+                runtime: str = "auto") -> list[dict]:
     images = photos(args.images)
     rows = []
     for precision in precisions:
         baseline = None
         for batch in args.batches:
-            encoder = load_encoder(encoder_spec, device=args.device, batch_size=batch, precision=precision)
+            encoder = load_encoder(encoder_spec, device=args.device, batch_size=batch, precision=precision,
+                                   runtime=runtime)
             encoder.embed(images[:batch])  # warm-up (allocator, cuDNN autotune)
             if encoder.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds, cpu_seconds = best_of_both(args.repeats, lambda: encoder.embed(images))
             rate = len(images) / seconds
             baseline = baseline or rate
-            rows.append({"encoder": label, "precision": str(encoder.dtype).removeprefix("torch."),
+            rows.append({"encoder": label, "runtime": getattr(encoder, "runtime", "torch"),
+                         "precision": str(encoder.dtype).removeprefix("torch."),
                          "batch": batch, "images_per_s": round(rate, 1), "vs_batch_1": round(rate / baseline, 2),
                          "images_per_cpu_s": round(len(images) / cpu_seconds, 1)})
+    return rows
+
+
+def bench_stage(args: argparse.Namespace) -> list[dict]:
+    """The frames stage end to end on a fresh demo world, per encoder runtime (each embeds every item)."""
+    from generec_core.config import FramesConfig, PipelineConfig
+    from generec_core.demo.world import build_demo_world
+    from generec_core.stages.frames import embed_items
+
+    rows, baseline = [], None
+    with tempfile.TemporaryDirectory(prefix="bench-frames-stage-") as tmp:
+        build_demo_world(tmp, users=20, items=args.stage_items, days=1, progress=False)
+        for runtime in ("torch", "onnxruntime"):
+            config = PipelineConfig(root=f"file://{tmp}/{runtime}", frames=FramesConfig(device="cpu", runtime=runtime))
+            shutil.copytree(f"{tmp}/raw", f"{tmp}/{runtime}/raw")
+            started = time.perf_counter()
+            summary = embed_items(config)
+            seconds = time.perf_counter() - started
+            rate = summary["images_embedded"] / seconds
+            baseline = baseline or rate
+            rows.append({"stage": "frames", "runtime": runtime, "items": summary["items_embedded"],
+                         "images": summary["images_embedded"], "seconds": round(seconds, 2),
+                         "images_per_s": round(rate, 1), "vs_torch": round(rate / baseline, 2)})
     return rows
 
 
@@ -162,6 +192,7 @@ def main() -> None:
     parser.add_argument("--clip", action="store_true", help="also time a CLIP ViT-B/32-shaped model")
     parser.add_argument("--skip-decode", action="store_true")
     parser.add_argument("--skip-embed", action="store_true")
+    parser.add_argument("--stage-items", type=int, default=24, help="demo items for the stage run; 0 skips it")
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(f"device: {device_name(device)}; load average {os.getloadavg()[0]:.1f} "
@@ -169,7 +200,11 @@ def main() -> None:
     precisions = ["fp32", "fp16", "bf16"] if device.type == "cuda" else ["fp32"]
     rows = [] if args.skip_decode else bench_decode(args)
     if not args.skip_embed:
-        rows += bench_embed("efficientnet-lite0", "efficientnet-lite0", args, precisions)
+        runtimes = ["torch", "onnxruntime"] if device.type == "cpu" else ["torch"]
+        for runtime in runtimes:
+            rows += bench_embed("efficientnet-lite0", "efficientnet-lite0", args, precisions, runtime)
+    if args.stage_items and device.type == "cpu":
+        rows += bench_stage(args)
     if args.clip and not args.skip_embed:
         model_dir = vit_b32_dir()
         try:

@@ -119,6 +119,7 @@ def item_table(decoded: DecodedItem, embeddings: np.ndarray, encoder: ImageEncod
         "encoder_id": encoder.encoder_id, "dim": str(encoder.dim), "preprocessing": encoder.preprocessing,
         "encoder_spec": frames.encoder,
         "precision": str(getattr(encoder, "dtype", "torch.float32")).removeprefix("torch."),
+        "runtime": getattr(encoder, "runtime", "torch"),
         "sampling": sampling_signature(frames), "sample_fps": repr(frames.sample_fps),
         "quality_thresholds": json.dumps(dataclasses.asdict(thresholds), sort_keys=True),
         "duration_s": repr(float(video.duration_s)), "fps": repr(float(video.fps)),

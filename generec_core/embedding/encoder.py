@@ -32,7 +32,8 @@ def encoder_id_for(name: str) -> str:
 
 
 def load_encoder(name: str = _DEFAULTS.encoder, device: str = _DEFAULTS.device, batch_size: int = _DEFAULTS.batch_size,
-                 precision: str = _DEFAULTS.precision) -> ImageEncoder:
+                 precision: str = _DEFAULTS.precision, runtime: str = _DEFAULTS.runtime,
+                 graph_cache_dir: str = "") -> ImageEncoder:
     """The encoder a spec names, on ``device``; each model is loaded once per process.
 
     CLIP loads with ``local_files_only``: missing weights are an ``EncoderUnavailable`` naming them.
@@ -42,9 +43,11 @@ def load_encoder(name: str = _DEFAULTS.encoder, device: str = _DEFAULTS.device, 
     factory = BY_ID.get(name)
     if factory is None:
         encoder_id_for(name)  # raises, naming the valid specs
-    return factory(device=device, batch_size=batch_size, precision=precision)
+    return factory(device=device, batch_size=batch_size, precision=precision, runtime=runtime,
+                   graph_cache_dir=graph_cache_dir)
 
 
 def load_encoder_for(frames: FramesConfig) -> ImageEncoder:
     """The encoder the frames configuration names (what every stage embedding images uses)."""
-    return load_encoder(frames.encoder, frames.device, frames.batch_size, frames.precision)
+    return load_encoder(frames.encoder, frames.device, frames.batch_size, frames.precision, frames.runtime,
+                        frames.graph_cache_dir)

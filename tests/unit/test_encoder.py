@@ -9,7 +9,10 @@ import pytest
 import torch
 from skimage import data
 
+from generec_core.config import FramesConfig
+from generec_core.demo.videos import plan_items, render_frames
 from generec_core.embedding import efficientnet as enc
+from generec_core.embedding import onnx_runtime
 from generec_core.devices import resolve_dtype
 from generec_core.embedding.encoder import EncoderUnavailable, ImageEncoder, encoder_id_for, load_encoder
 
@@ -60,7 +63,69 @@ def test_deterministic_and_batch_invariant(encoder):
 
 def test_model_cached_per_process(encoder):
     again = load_encoder("efficientnet-lite0", device="cpu", batch_size=2)
-    assert again.model is encoder.model
+    assert again.model is encoder.model and again.session is encoder.session
+
+
+def _demo_frames() -> list[np.ndarray]:
+    """Real demo-world frames (both real videos and photo pans of every category) plus full-size photos."""
+    plans = plan_items(8, np.random.default_rng(7))
+    frames = [frame for plan in plans for frame in render_frames(plan)[::8]]
+    return frames + [data.chelsea(), data.coffee(), data.rocket(), data.astronaut()[::3, ::2]]
+
+
+def _published_vectors(model: torch.nn.Module, images: list[np.ndarray]) -> np.ndarray:
+    """The vectors as first stored: torch eager, one image at a time, antialiased resize whatever the scale."""
+    rows = []
+    for img in images:
+        top, left, side = enc.center_crop_box(img.shape[0], img.shape[1], 224, 32)
+        pixels = torch.from_numpy(np.ascontiguousarray(img[top:top + side, left:left + side]))
+        pixels = torch.nn.functional.interpolate(pixels.permute(2, 0, 1)[None].float(), size=(224, 224),
+                                                 mode="bilinear", align_corners=False, antialias=True)
+        with torch.inference_mode():
+            rows.append(enc.PooledFeatures(model)((pixels - 127.0) / 128.0).numpy()[0])
+    return np.stack(rows)
+
+
+def test_onnx_runtime_gives_the_published_vectors_frame_by_frame(encoder):
+    """The CPU default (ONNX Runtime, faster resize) is interchangeable with the vectors already stored."""
+    assert encoder.runtime == "onnxruntime"  # auto on the CPU in fp32
+    eager = load_encoder("efficientnet-lite0", device="cpu", batch_size=8, runtime="torch")
+    assert eager.session is None and eager.model is encoder.model
+    images = _demo_frames()
+    assert len(images) > 50
+    published = _published_vectors(encoder.model, images)
+    for runtime in (encoder, eager):
+        cosine = np.sum(runtime.embed(images) * published, axis=1)
+        assert cosine.min() >= 0.999, (runtime.runtime, np.sort(cosine)[:5])
+
+
+def test_exported_graph_is_cached_by_its_key(tmp_path):
+    """Exported once per machine; a cached graph is read back without exporting, under the same key."""
+    exports = []
+    graph = onnx_runtime.cached_graph(tmp_path, "g.onnx", lambda: exports.append(1) or b"graph-bytes")
+    assert graph == b"graph-bytes" and (tmp_path / "g.onnx").read_bytes() == graph and exports == [1]
+    assert onnx_runtime.cached_graph(tmp_path, "g.onnx", lambda: exports.append(2) or b"other") == graph
+    assert exports == [1]
+    key = onnx_runtime.graph_key("efficientnet-lite0", "ab" * 32)
+    assert key.startswith("efficientnet-lite0-abababab") and f"opset{onnx_runtime.OPSET}" in key
+    assert onnx_runtime.graph_key("efficientnet-lite0", "cd" * 32) != key  # other weights, other graph
+
+
+def test_an_unwritable_cache_still_embeds(tmp_path):
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    assert onnx_runtime.cached_graph(blocked / "cache", "g.onnx", lambda: b"graph") == b"graph"
+
+
+def test_runtime_choice_is_validated():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert onnx_runtime.resolve_runtime("auto", cpu, torch.float32) == "onnxruntime"
+    assert onnx_runtime.resolve_runtime("auto", cpu, torch.bfloat16) == "torch"
+    assert onnx_runtime.resolve_runtime("auto", cuda, torch.float16) == "torch"
+    with pytest.raises(ValueError, match="fp32 on the CPU only"):
+        onnx_runtime.resolve_runtime("onnxruntime", cuda, torch.float16)
+    with pytest.raises(ValueError, match="frames.runtime"):
+        FramesConfig(runtime="tensorrt")
 
 
 def test_bad_requests_are_named():
