@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +26,7 @@ from generec_core.datasets.items import Item
 from generec_core.editor.selection import ItemFrames
 from generec_core.datasets.layout import Layout
 from generec_core.embedding.encoder import ImageEncoder, encoder_id_for
-from generec_core.storage import parquet_from_bytes
+from generec_core.storage import ObjectNotFound, parquet_from_bytes
 from generec_core.video.decode import SampledVideo
 from generec_core.video.quality import QUALITY_TYPE, QualityThresholds, metrics_array, verdict_columns
 
@@ -190,6 +192,56 @@ def load_frame_embeddings(config: PipelineConfig) -> pa.Table:
 def load_video_meta(config: PipelineConfig) -> pa.Table:
     """One row of video facts per embedded item (see ``load_frames``)."""
     return load_frames(config)[1]
+
+
+ITEM_READERS = 8  # files read at once: latency, not CPU, bounds these reads; under botocore's 10 pooled connections
+
+
+def load_item_frames(config: PipelineConfig, item_ids: Iterable[str]) -> tuple[pa.Table, pa.Table]:
+    """``load_frames`` for ``item_ids`` only: what a shard needs, without reading every item's file.
+
+    Reads each item's own file (``item_embeddings_uri``), never the listing, so its cost follows the
+    shard, not the catalogue. An id without a file (never embedded, unknown) is absent, as in
+    ``load_frames``; the rows, the video facts and the re-judged verdicts are ``load_frames``'s
+    restricted to those items, in the same (file-name) order.
+    """
+    layout, frames = Layout.for_config(config), config.frames
+    encoder_id = encoder_id_for(frames.encoder)
+    uris = sorted({item_embeddings_uri(layout, encoder_id, frames, i) for i in item_ids})
+    if len(uris) <= 1:
+        tables = [_read_item_file(layout, uri) for uri in uris]
+    else:
+        with ThreadPoolExecutor(max_workers=min(ITEM_READERS, len(uris)), thread_name_prefix="frames-read") as pool:
+            tables = list(pool.map(lambda uri: _read_item_file(layout, uri), uris))
+    return _frames_and_videos([t for t in tables if t is not None], frames)
+
+
+def _read_item_file(layout: Layout, uri: str) -> pa.Table | None:
+    try:
+        return parquet_from_bytes(layout.store.read_bytes(uri))
+    except ObjectNotFound:
+        return None
+
+
+def _frames_and_videos(tables: list[pa.Table], frames: FramesConfig) -> tuple[pa.Table, pa.Table]:
+    """Item files (as stored) -> (their rows with verdicts re-judged, one row of video facts per file)."""
+    shared: dict = {}
+    videos: dict[str, list] = {name: [] for name in VIDEO_META_SCHEMA.names}
+    rows = []
+    for table in tables:
+        meta = table.schema.metadata or {}
+        shared = {k: meta[k] for k in SHARED_META if k in meta}
+        facts = {k.decode(): v.decode() for k, v in meta.items()}
+        for name, field in zip(VIDEO_META_SCHEMA.names, VIDEO_META_SCHEMA.types):
+            value = table.column("item_id")[0].as_py() if name == "item_id" else facts[name]
+            videos[name].append(float(value) if pa.types.is_floating(field) else
+                                int(value) if pa.types.is_integer(field) else value)
+        rows.append(table.replace_schema_metadata(None))
+    out = pa.concat_tables(rows) if rows else FRAMES_SCHEMA.empty_table()
+    is_poor, poor_reason = verdict_columns(out.column("quality"), QualityThresholds.from_config(frames))
+    out = out.set_column(out.schema.get_field_index("is_poor"), "is_poor", is_poor)
+    out = out.set_column(out.schema.get_field_index("poor_reason"), "poor_reason", poor_reason)
+    return out.replace_schema_metadata(shared or None), pa.table(videos, schema=VIDEO_META_SCHEMA)
 
 
 def frames_by_item(frames: pa.Table, videos: pa.Table) -> dict[str, ItemFrames]:

@@ -30,7 +30,7 @@ from generec_core.datasets import audit as audit_data
 from generec_core.datasets.audit import Verdict, asset_shard
 from generec_core.datasets.created import CreatedItem, read_created
 from generec_core.datasets.gate_cache import GateCache
-from generec_core.datasets.frames import frames_by_item, load_frames, quarantined_items
+from generec_core.datasets.frames import frames_by_item, load_item_frames, quarantined_items
 from generec_core.datasets.generated import read_all_shown_rows
 from generec_core.datasets.items import read_items
 from generec_core.datasets.layout import Layout, run_id_for, safe_name
@@ -78,7 +78,7 @@ def audit_shard(config: PipelineConfig, date: str, shard: int) -> AuditSummary:
     if plans or mine:
         # every user id of the night, not the shard's: the privacy checks look for any of them
         user_ids = frozenset(r["user_id"] for r in shown) | {u for c in created for u in c["recipients"]}
-        frames, videos = load_frames(config)
+        frames, videos = load_item_frames(config, _source_items(plans, mine))
         encoder = load_encoder_for(config.frames)
         outputs = GateCache.for_encoder(layout, encoder) if config.gate.reuse_model_outputs else None
         auditor = Auditor(config.gate, encoder, user_ids, QualityThresholds.from_config(config.frames), outputs)
@@ -95,6 +95,13 @@ def audit_shard(config: PipelineConfig, date: str, shard: int) -> AuditSummary:
                              "model_outputs": reuse}
     log.info("audit run=%s shard=%s/%s: %s", run_id, shard, shards, summary)
     return summary
+
+
+def _source_items(plans: dict[str, AssetPlan], created: list[CreatedItem]) -> set[str]:
+    """The items whose stored frames the shard's checks compare against: each asset's item, each created item's
+    sources and cover item. Only their frames are read, so a shard's memory follows its assets, not the catalogue."""
+    return ({p.item_id for p in plans.values()} | {s["item_id"] for c in created for s in c["sources"]}
+            | {c["cover_item_id"] for c in created})
 
 
 def _audit(auditor: Auditor, layout: Layout, plans: dict[str, AssetPlan], frames: pa.Table

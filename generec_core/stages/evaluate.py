@@ -12,11 +12,12 @@ import logging
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, users
 from generec_core.datasets.evaluation import write_evaluation, write_replay
-from generec_core.datasets.frames import frames_by_item, load_frames
+from generec_core.datasets.frames import frames_by_item, load_frames, load_item_frames
 from generec_core.datasets.interactions import likes_and_skips
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.truth import read_truth
@@ -71,24 +72,34 @@ def evaluate(config: PipelineConfig, date: str) -> dict:
         rows = catalog.read_rows(layout, layout.manifest(date, run_id))
     except catalog.CatalogError:
         return {"date": date, "run_id": run_id, "skipped": "no published manifest for this date"}
-    frames, videos = load_frames(config)
-    items = evaluated_items(frames, dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist())))
     shown_users = {r["user_id"] for r in rows}
     try:
         tastes = users.tastes(layout, date, shown_users, warm_only=True)
     except ObjectNotFound:
         tastes = {}
     likes, _ = likes_and_skips(layout, date, shown_users)
+    created = catalog.read_created_items(layout, date, run_id)
+    frames, videos = _frames(config, created, rows, likes)
+    items = evaluated_items(frames, dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist())))
     retrieved = [r for r in rows if r["thumbnail_kind"] != ThumbnailKind.CREATED]
     made, edits = _generation(config, layout, retrieved, items)
     truth = read_truth(layout)
     summary = summarise(date, run_id, retrieved, items, users.worklist_ranks(layout, run_id), tastes, likes,
                         config.editor, truth, made, edits)
-    summary["created"] = created_evaluation(catalog.read_created_items(layout, date, run_id), rows,
-                                            frames_by_item(frames, videos), tastes, truth)
+    summary["created"] = created_evaluation(created, rows, frames_by_item(frames, videos), tastes, truth)
     write_evaluation(layout, run_id, summary)
     log.info("evaluation %s: %s", run_id, format_table(summary))
     return summary
+
+
+def _frames(config: PipelineConfig, created: list[dict], rows: list[dict],
+            likes: dict[str, set[str]]) -> tuple[pa.Table, pa.Table]:
+    """The frames the evaluation reads: the shown items' and the shown users' liked items' (their covers are the
+    users' history). Created items' random baselines draw segments from the whole catalogue, so a run that
+    published any reads every item's frames."""
+    if created:
+        return load_frames(config)
+    return load_item_frames(config, {r["item_id"] for r in rows} | {i for liked in likes.values() for i in liked})
 
 
 def _generation(config: PipelineConfig, layout: Layout, rows: list[dict],

@@ -26,7 +26,7 @@ from PIL import Image
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, staged, users
-from generec_core.datasets.frames import COVER_FRAME_IDX, load_frames
+from generec_core.datasets.frames import COVER_FRAME_IDX, load_item_frames
 from generec_core.datasets.guidance import read_guidance
 from generec_core.datasets.items import Item, item_topics, read_items
 from generec_core.datasets.layout import Layout, run_id_for
@@ -135,9 +135,10 @@ def _shown_before(layout: Layout, date: str, shard_users: set[str],
 
 
 def _item_contexts(config: PipelineConfig, layout: Layout, item_ids: set[str]) -> dict[str, _ItemContext]:
-    frames, videos = load_frames(config)
-    durations = dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist()))
+    """The shard's listed items with their frames: only those items' frames are read, never the catalogue's."""
     items = {i.item_id: i for i in read_items(layout)}
+    frames, videos = load_item_frames(config, item_ids & set(items))
+    durations = dict(zip(videos["item_id"].to_pylist(), videos["duration_s"].to_pylist()))
     chosen = item_frames(frames, durations, item_ids & set(items))
     covers = {i: np.asarray(e, np.float32) for i, idx, e in zip(frames["item_id"].to_pylist(),
                                                                 frames["frame_idx"].to_pylist(),

@@ -13,17 +13,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fidelity_images import blurred, colour_shifted, demo_frames, jpeg, with_pasted_face
+from frame_reads import copy_root, make_unreadable, record_frames_reads
 from PIL import Image
 
 from generec_core import pipeline
 from generec_core.config import PipelineConfig
+from generec_core.datasets.audit import asset_shard
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.frames import load_frame_embeddings
-from generec_core.datasets.generated import GENERATED_ROWS_SCHEMA
+from generec_core.datasets.generated import GENERATED_ROWS_SCHEMA, read_all_shown_rows
 from generec_core.datasets.staged import STAGED_ROWS_SCHEMA
 from generec_core.demo.videos import encode_mp4
-from generec_core.fidelity.gating import GateFailed
+from generec_core.fidelity.gating import GateFailed, plan_assets
 from generec_core.fidelity.metadata import mark_ai_generated
+from generec_core.stages.audit import audit_shard
 from generec_core.stages.frames import embed_items
 from generec_core.stages.gate import run_gate
 from generec_core.storage import join, read_parquet, storage_for, write_parquet
@@ -328,3 +331,27 @@ def test_a_rerun_reuses_the_model_outputs_and_gives_the_same_verdicts(gated):
             assert total["misses"] == total["face_misses"] == 0 and total["hits"] > 0 and total["face_hits"] > 0
         else:
             assert total["hits"] == total["face_hits"] == 0 and total["misses"] > 0
+
+
+def test_an_audit_shard_reads_only_the_frames_of_its_assets_items(gated, tmp_path, monkeypatch):
+    """An asset shard opens the frames files of the items its assets come from and no other: with the other
+    item's file unreadable, its verdicts are byte for byte the same."""
+    root, _, _ = gated
+    copy = copy_root(_config(root, min_pass_rate=0.5), tmp_path / "root")
+    layout = Layout(copy.root)
+    plans = plan_assets(read_all_shown_rows(layout, RUN))
+    for shards in range(2, 9):  # a shard count that leaves one shard with the assets of one item only
+        items = {n: {p.item_id for a, p in plans.items() if asset_shard(a, shards) == n} for n in range(shards)}
+        single = [n for n, mine in items.items() if len(mine) == 1]
+        if single:
+            break
+    shard, (item,) = single[0], items[single[0]]
+    copy = PipelineConfig.from_dict({**copy.to_dict(), "gate": {**copy.to_dict()["gate"], "shards": shards}})
+    verdicts_uri = layout.audit_verdicts(RUN, shard)
+    audit_shard(copy, DATE, shard)
+    before = storage_for(verdicts_uri).read_bytes(verdicts_uri)
+    make_unreadable(copy, sorted({"item-a", "item-b"} - {item}))
+    read = record_frames_reads(monkeypatch)
+    audit_shard(copy, DATE, shard)
+    assert read == [f"{item}.parquet"]
+    assert storage_for(verdicts_uri).read_bytes(verdicts_uri) == before

@@ -12,7 +12,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from frame_reads import copy_root, make_unreadable, record_frames_reads
 from video_fixtures import encode_mp4
 
 from generec_core.config import PipelineConfig, normalise_root
@@ -23,7 +25,7 @@ from generec_core.embedding.encoder import encoder_id_for
 from generec_core.datasets.frames import item_embeddings_uri, item_table, load_frame_embeddings
 from generec_core.stages.frames import decode_item
 from generec_core.stages.personalise import personalise_shard
-from generec_core.storage import join, read_parquet, storage_for, write_parquet
+from generec_core.storage import join, parquet_from_bytes, read_parquet, storage_for, write_parquet
 from generec_core.video.clip import clip_info
 
 DATE, PREV = "2026-11-24", "2026-11-23"
@@ -158,3 +160,27 @@ def test_stability_against_the_previous_manifest_and_reference_mode(world):
         assert reference[("u-five", "a")]["thumbnail_frame_idx"] == 5
     finally:
         storage_for(layout.manifest(PREV, run_id_for(PREV))).delete(layout.manifest(PREV, run_id_for(PREV)))
+
+
+def test_a_shard_reads_only_the_frames_of_its_worklist_items(world, tmp_path, monkeypatch):
+    """The shard opens the frames files of its worklist's items and no other: with every other item's file
+    unreadable, its rows are byte for byte the same."""
+    copy = copy_root(world, tmp_path / "root")
+    layout, run_id = Layout(copy.root), run_id_for(DATE)
+    rows_uri = shard_rows_uri(layout, run_id, 0)
+    personalise_shard(copy, DATE, 0)
+    before = storage_for(rows_uri).read_bytes(rows_uri)
+    make_unreadable(copy, ["c-not-in-the-worklist"])
+    read = record_frames_reads(monkeypatch)
+    personalise_shard(copy, DATE, 0)
+    assert sorted(read) == ["a.parquet", "b.parquet"]
+    assert storage_for(rows_uri).read_bytes(rows_uri) == before
+
+    worklist = join(layout.worklist(run_id), "part-0.parquet")  # a shard whose users were offered item a only
+    table = read_parquet(worklist)
+    _write(worklist, table.filter(pc.equal(table["item_id"], "a")))
+    make_unreadable(copy, ["b"])
+    read.clear()
+    personalise_shard(copy, DATE, 0)
+    assert read == ["a.parquet"]
+    assert read_parquet(rows_uri).to_pylist() == [r for r in parquet_from_bytes(before).to_pylist() if r["item_id"] == "a"]

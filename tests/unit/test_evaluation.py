@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pyarrow as pa
 import pytest
+from frame_reads import copy_root, make_unreadable, record_frames_reads
 
 from generec_core.config import PipelineConfig, normalise_root
 from generec_core.datasets.evaluation import evaluation_uri, load_evaluation
@@ -163,3 +164,14 @@ def test_generated_thumbnails_and_edited_clips_are_measured(run):
     text = format_table(summary)
     assert "Generated thumbnails, on the pairs shown one (1 users)" in text and "Edited clips" in text
     assert "Generated thumbnails" not in format_table(evaluate(run, DATE))  # no generation, no such table
+
+
+def test_the_evaluation_reads_only_the_shown_and_liked_items_frames(run, tmp_path, monkeypatch):
+    """Without created items it opens the frames files of the shown items and the shown users' liked items (their
+    history) only: with another item's file unreadable, the summary is the same."""
+    copy = copy_root(run, tmp_path / "root")
+    expected = evaluate(copy, DATE)
+    make_unreadable(copy, ["i-never-shown-nor-liked"])
+    read = record_frames_reads(monkeypatch)
+    assert evaluate(copy, DATE) == expected
+    assert sorted(read) == sorted(f"{i}.parquet" for i in ITEMS)  # i1..i3 shown, hA and hB liked
