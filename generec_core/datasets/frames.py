@@ -165,23 +165,8 @@ def load_frames(config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
     """
     layout, frames = Layout.for_config(config), config.frames
     prefix = layout.frame_items(encoder_id_for(frames.encoder), sampling_signature(frames))
-    tables, shared = [], {}
-    videos: dict[str, list] = {name: [] for name in VIDEO_META_SCHEMA.names}
-    for uri in layout.store.list_uris(prefix, ".parquet"):
-        table = parquet_from_bytes(layout.store.read_bytes(uri))
-        meta = table.schema.metadata or {}
-        shared = {k: meta[k] for k in SHARED_META if k in meta}
-        facts = {k.decode(): v.decode() for k, v in meta.items()}
-        for name, field in zip(VIDEO_META_SCHEMA.names, VIDEO_META_SCHEMA.types):
-            value = table.column("item_id")[0].as_py() if name == "item_id" else facts[name]
-            videos[name].append(float(value) if pa.types.is_floating(field) else
-                                int(value) if pa.types.is_integer(field) else value)
-        tables.append(table.replace_schema_metadata(None))
-    out = pa.concat_tables(tables) if tables else FRAMES_SCHEMA.empty_table()
-    is_poor, poor_reason = verdict_columns(out.column("quality"), QualityThresholds.from_config(frames))
-    out = out.set_column(out.schema.get_field_index("is_poor"), "is_poor", is_poor)
-    out = out.set_column(out.schema.get_field_index("poor_reason"), "poor_reason", poor_reason)
-    return out.replace_schema_metadata(shared or None), pa.table(videos, schema=VIDEO_META_SCHEMA)
+    tables = [parquet_from_bytes(layout.store.read_bytes(uri)) for uri in layout.store.list_uris(prefix, ".parquet")]
+    return _frames_and_videos(tables, frames)
 
 
 def load_frame_embeddings(config: PipelineConfig) -> pa.Table:
