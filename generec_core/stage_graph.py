@@ -65,11 +65,12 @@ STAGES: tuple[Stage, ...] = (
           reads=("instructions.raw", "interactions.lake", "items"), writes=("guidance", "instructions.rejected")),
     Stage("frames", "decode and sample every new item's video, embed frames and cover, measure frame quality, "
           "per item shard (each writes its items' files); bad catalogue lines (shard 0) and bad videos -> "
-          "quarantine", reads=("items",),
-          writes=("frames", "frames.quarantine", "items.rejected"), shards="items", accelerator=True),
+          "quarantine; each item's vectors (cover, mean of frames), written from the frames file for items "
+          "embedded before", reads=("items", "frames"),
+          writes=("frames", "item_vectors", "frames.quarantine", "items.rejected"), shards="items", accelerator=True),
     Stage("features", "Spark: taste vectors, taste clusters, candidates (taste + ALS), sharded worklist; then "
           "the features data-quality gate", upstream=("ingest", "frames"),
-          reads=("interactions.lake", "frames"),
+          reads=("interactions.lake", "item_vectors"),
           writes=("users", "taste_weights", "worklist", "thumbnail_feedback", "expectations"),
           spark=True, verdict=True),
     Stage("personalise", "AI editor, per shard: the thumbnail frame and the clip each user's taste prefers",

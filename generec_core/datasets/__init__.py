@@ -42,6 +42,9 @@ DATASETS: dict[str, Dataset] = {
     "guidance": Dataset("guidance", "features/guidance/dt=<date>/guidance.jsonl", "generation guidance per user"),
     "frames": Dataset("frames", "features/frames/encoder=<id>/sampling=<signature>/items/<item>.parquet",
                       "sampled frames: embeddings, times, quality"),
+    "item_vectors": Dataset("item_vectors", "features/frames/encoder=<id>/sampling=<signature>/vectors/<item>.parquet",
+                            "per item: cover embedding and unit mean of its frames (what tastes and candidates "
+                            "are scored with)"),
     "frames.quarantine": Dataset("frames", "lake/quarantine/items/<item>.json", "items whose video is unusable"),
     "palettes": Dataset("palettes", "features/palettes/<version>/items/<item>.json", "cover colour palettes"),
     "users": Dataset("users", "features/users/dt=<date>/", "taste, cluster, likes per user (Spark)"),

@@ -62,7 +62,18 @@ def quarantine_uri(layout: Layout, item_id: str) -> str:
 
 def embedded_items(layout: Layout, encoder_id: str, frames: FramesConfig) -> set[str]:
     """Safe names of the items already embedded for this encoder and sampling (one listing)."""
-    return _stems(layout, layout.frame_items(encoder_id, sampling_signature(frames)), ".parquet")
+    return set(embedded_item_files(layout, encoder_id, frames))
+
+
+def embedded_item_files(layout: Layout, encoder_id: str, frames: FramesConfig) -> dict[str, str]:
+    """Safe name -> file of every item already embedded for this encoder and sampling (one listing)."""
+    prefix = layout.frame_items(encoder_id, sampling_signature(frames))
+    return {uri.rsplit("/", 1)[1][: -len(".parquet")]: uri for uri in layout.store.list_uris(prefix, ".parquet")}
+
+
+def read_item_file(layout: Layout, uri: str) -> pa.Table:
+    """One item's rows as written (verdicts as stored, video facts in the metadata)."""
+    return parquet_from_bytes(layout.store.read_bytes(uri))
 
 
 def quarantined_items(layout: Layout) -> set[str]:

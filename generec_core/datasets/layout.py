@@ -148,6 +148,14 @@ class Layout:
         """datasets.frames"""
         return join(self.frame_items(encoder_id, sampling), f"{safe_name(item_id)}.parquet")
 
+    def item_vectors(self, encoder_id: str, sampling: str) -> str:
+        """datasets.item_vectors: one small Parquet file per item, beside the frames of the same partition"""
+        return join(self.frames(encoder_id), f"sampling={sampling}", "vectors")
+
+    def item_vector(self, encoder_id: str, sampling: str, item_id: str) -> str:
+        """datasets.item_vectors"""
+        return join(self.item_vectors(encoder_id, sampling), f"{safe_name(item_id)}.parquet")
+
     def user_features(self, date: str) -> str:
         """datasets.users (Spark folder)"""
         return join(self.root, f"features/users/dt={date}")

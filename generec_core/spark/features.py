@@ -1,4 +1,4 @@
-"""User taste vectors, taste clusters, candidates and shards: lake + frame embeddings -> worklist.
+"""User taste vectors, taste clusters, candidates and shards: lake + item vectors -> worklist.
 
 Point in time: everything for date D reads lake partitions ``dt <= D`` only, and recency is
 measured from D's interval end, so a backfill of D never sees what arrived later and a
@@ -86,7 +86,7 @@ from pyspark.sql import types as T
 from scipy import sparse
 
 from generec_core.config import FeaturesConfig
-from generec_core.datasets.frames import COVER_FRAME_IDX
+from generec_core.datasets.item_vectors import summarise
 from generec_core.datasets.users import USER_FEATURE_COLUMNS, WORKLIST_COLUMNS
 from generec_core.identifiers import shard_of  # noqa: F401 - the Python twin of shard_column (tests, benchmarks)
 from generec_core.spark.ingest import parse_date
@@ -139,16 +139,6 @@ def _normalise_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, ok
 
 
-def _group_mean(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique ids and the (float64) mean vector of each id's rows."""
-    unique, inverse = np.unique(ids, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
-    sums = np.add.reduceat(vectors[order].astype(np.float64), starts, axis=0)
-    counts = np.diff(np.r_[starts, len(order)])
-    return unique, sums / counts[:, None]
-
-
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k best finite scores, by (-score, position): exact ties go to the lower id."""
     valid = np.flatnonzero(scores > -np.inf)
@@ -156,6 +146,19 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
         kth = np.partition(scores[valid], len(valid) - k)[len(valid) - k]
         valid = valid[scores[valid] >= kth]  # keeps every tie at the boundary for the exact sort
     return valid[np.lexsort((valid, -scores[valid]))][:k]
+
+
+def _stacked(ids: np.ndarray, column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids whose vector is set, and those vectors as one float32 matrix (same dimension required)."""
+    present = column.is_valid().to_numpy(zero_copy_only=False)
+    values = column.filter(pa.array(present)).combine_chunks()
+    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
+    if not len(values):
+        return np.array([], dtype=object), np.zeros((0, 0), np.float32)
+    if lengths.min() != lengths.max() or lengths[0] == 0:
+        raise ValueError(f"item vectors mix embedding dims {sorted(set(lengths.tolist()))}")
+    flat = np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+    return ids[present], flat.reshape(len(values), int(lengths[0]))
 
 
 @dataclass(frozen=True)
@@ -176,42 +179,37 @@ class ItemIndex:
         return int(self.item_matrix.shape[1] if len(self.item_ids) else self.cover_matrix.shape[1])
 
     @classmethod
+    def from_table(cls, table: pa.Table) -> "ItemIndex":
+        """From item vectors (``datasets.item_vectors``, what the stage reads) or from frame rows."""
+        return cls.from_frames(table) if "frame_idx" in table.column_names else cls.from_vectors(table)
+
+    @classmethod
     def from_frames(cls, frames: pa.Table) -> "ItemIndex":
-        """Validate the frame-embedding table and reduce it to per-item vectors.
+        """Reduce frame rows to item vectors (``item_vectors.summarise``, the one definition), then index them."""
+        return cls.from_vectors(summarise(frames))
 
-        Rows with a null or non-finite embedding are dropped (that frame is unusable, the
-        item may still have others); inconsistent dimensions are an error (a mixed-encoder
-        table would make every cosine meaningless).
-        """
-        missing = {"item_id", "frame_idx", "embedding"} - set(frames.column_names)
+    @classmethod
+    def from_vectors(cls, vectors: pa.Table) -> "ItemIndex":
+        """Index per-item vectors: items with a frames vector are candidates, items with a cover count in
+        tastes. One row per item; inconsistent dimensions are an error."""
+        missing = {"item_id", "cover", "frames_mean"} - set(vectors.column_names)
         if missing:
-            raise ValueError(f"frames table lacks column(s) {sorted(missing)}; has {frames.column_names}")
-        frames = frames.filter(pc.is_valid(frames.column("embedding")))
-        if frames.num_rows == 0:
+            raise ValueError(f"item vectors table lacks column(s) {sorted(missing)}; has {vectors.column_names}")
+        if vectors.num_rows == 0:
             raise ValueError("frames table has no embeddings: nothing to build tastes or candidates from")
-        embedding = frames.column("embedding").combine_chunks()
-        lengths = pc.list_value_length(embedding).to_numpy(zero_copy_only=False)
-        if lengths.min() != lengths.max() or lengths[0] == 0:
-            raise ValueError(f"frames table mixes embedding dims {sorted(set(lengths.tolist()))}")
-        vectors = np.asarray(embedding.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
-        vectors = vectors.reshape(frames.num_rows, int(lengths[0]))
-        ids = np.asarray(frames.column("item_id").to_pylist(), dtype=object)
-        frame_idx = frames.column("frame_idx").to_numpy(zero_copy_only=False)
-        finite = np.isfinite(vectors).all(axis=1) & np.array([i is not None for i in ids])
-        ids, frame_idx, vectors = ids[finite], frame_idx[finite], vectors[finite]
-
-        def reduce(mask: np.ndarray, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
-            if not mask.any():
-                return np.array([], dtype=object), np.zeros((0, vectors.shape[1]), np.float32)
-            unique, means = _group_mean(ids[mask], vectors[mask])
-            if normalise:
-                means, ok = _normalise_rows(means)
-                unique, means = unique[ok], means[ok]
-            return unique, means.astype(np.float32)
-
-        item_ids, item_matrix = reduce(frame_idx >= 0, normalise=True)
-        cover_ids, cover_matrix = reduce(frame_idx == COVER_FRAME_IDX, normalise=False)
-        return cls(item_ids, item_matrix, cover_ids, cover_matrix)
+        ids = np.asarray(vectors.column("item_id").to_pylist(), dtype=object)
+        if len(set(ids.tolist())) != len(ids) or any(i is None for i in ids):
+            raise ValueError("item vectors table must hold one row per item, each with an item_id")
+        order = np.argsort(ids, kind="stable")
+        ids, vectors = ids[order], vectors.take(pa.array(order))
+        item_ids, item_matrix = _stacked(ids, vectors.column("frames_mean"))
+        cover_ids, cover_matrix = _stacked(ids, vectors.column("cover"))
+        dims = {m.shape[1] for m in (item_matrix, cover_matrix) if len(m)}
+        if len(dims) != 1:
+            raise ValueError(f"item vectors mix embedding dims {sorted(dims)}" if dims else
+                             "frames table has no embeddings: nothing to build tastes or candidates from")
+        dim = dims.pop()
+        return cls(item_ids, item_matrix.reshape(-1, dim), cover_ids, cover_matrix.reshape(-1, dim))
 
     def global_taste(self, cover_like_counts: np.ndarray) -> np.ndarray:
         """Cold-start taste: like-weighted mean of covers, with defined fallbacks (never NaN)."""
@@ -421,9 +419,10 @@ class UserFeatures:
 
 
 @contextmanager
-def user_features(spark: SparkSession, lake: DataFrame, frames: pa.Table, features: FeaturesConfig,
+def user_features(spark: SparkSession, lake: DataFrame, vectors: pa.Table, features: FeaturesConfig,
                   date: str) -> Iterator[UserFeatures]:
-    """Tastes, clusters, candidates and shards for ``date`` from the lake and the frame embeddings.
+    """Tastes, clusters, candidates and shards for ``date`` from the lake and the items' vectors
+    (``datasets.item_vectors``; frame rows work too, reduced the same way: ``ItemIndex.from_table``).
 
     The results stay cached while the caller writes them and are released on exit. Counts: users,
     cold_users, worklist_rows, rows_per_shard {shard: n} (every shard listed, zeros included, so the
@@ -431,7 +430,7 @@ def user_features(spark: SparkSession, lake: DataFrame, frames: pa.Table, featur
     use), taste_mode, dim (the embedding dimension of the tastes).
     """
     parse_date(date)
-    index = ItemIndex.from_frames(frames)
+    index = ItemIndex.from_table(vectors)
 
     pairs = _pairs(lake, features, date).persist()
     cached: list[DataFrame] = [pairs]

@@ -1,8 +1,9 @@
 """Stage ``features`` (Spark): user tastes (and their weights), clusters, candidates and the worklist, then its gate.
 
-Reads the lake (every partition up to the date: point in time) and the frame embeddings, writes
-the date's user features and the run's worklist (``spark/features.py`` documents the formulas),
-then validates them with the features suites. A failed critical expectation raises
+Reads the lake (every partition up to the date: point in time) and the items' vectors (cover and
+mean of frames, ``datasets.item_vectors``: two per item, never every frame), writes the date's
+user features and the run's worklist (``spark/features.py`` documents the formulas), then
+validates them with the features suites. A failed critical expectation raises
 ``DataQualityError`` after the counts are recorded.
 """
 
@@ -16,7 +17,7 @@ from pyspark.sql import SparkSession
 from generec_core.config import PipelineConfig
 from generec_core.datasets import expectations as expectation_pages
 from generec_core.datasets import feedback, interactions, users
-from generec_core.datasets.frames import load_frame_embeddings
+from generec_core.datasets.item_vectors import load_item_vectors
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.expectations import gates, raise_on_failure
 from generec_core.expectations.verdict import brief
@@ -42,10 +43,10 @@ class FeaturesSummary(TypedDict, total=False):
 
 def run(config: PipelineConfig, date: str) -> FeaturesSummary:
     spark = get_spark(config.features.spark_master, "generec-features", config.features.shuffle_partitions)
-    frames = load_frame_embeddings(config)  # on the real root: not mirrored
+    vectors = load_item_vectors(config)  # on the real root: not mirrored
 
     def work(cfg: PipelineConfig) -> dict:
-        counts = build_user_features(spark, cfg, date, frames)
+        counts = build_user_features(spark, cfg, date, vectors)
         return {**counts, "audit": brief(check_features(spark, cfg, date, counts["dim"]))}
 
     summary = run_spark_stage("features", config, date, work)
@@ -53,14 +54,15 @@ def run(config: PipelineConfig, date: str) -> FeaturesSummary:
     return summary  # type: ignore[return-value]
 
 
-def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, frames: pa.Table) -> FeaturesSummary:
-    """Write ``features/users/dt=<date>`` and the run's worklist; return the counts."""
+def build_user_features(spark: SparkSession, config: PipelineConfig, date: str, vectors: pa.Table) -> FeaturesSummary:
+    """Write ``features/users/dt=<date>`` and the run's worklist; return the counts. ``vectors``: the items'
+    vectors (``load_item_vectors``), or frame rows (tests and benchmarks build those directly)."""
     parse_date(date)
     layout = Layout.for_config(config)
     lake = interactions.read_lake(spark, layout)
     if lake is None:
         raise FileNotFoundError(f"no cleaned interactions at {layout.lake_interactions()}: run the ingest first")
-    with user_features(spark, lake, frames, config.features, date) as result:
+    with user_features(spark, lake, vectors, config.features, date) as result:
         users.write_user_features(result.users, layout, date)
         users.write_taste_weights(result.taste_weights, layout, date)
         users.write_worklist(result.worklist, layout, run_id_for(date))

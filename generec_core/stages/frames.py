@@ -8,6 +8,12 @@ into a fresh partition instead of silently reusing frames sampled another way. A
 that cannot be decoded is quarantined with the decoder's reason and the run goes on; it
 is retried on the next run (a fixed upload then succeeds and its record goes).
 
+Beside each item's frames file the stage writes the item's vectors (``datasets.item_vectors``:
+cover and unit mean of frames, what the features stage scores with), from the same rows. Items
+embedded before that dataset existed get theirs from their frames file on the next run (a read,
+no decoding, no model): each shard backfills its own items, and the files of items no longer in
+the catalogue by the shard of their file name.
+
 Every row carries its frame's quality metrics (``video/quality.py``) and verdict
 (``is_poor``, ``poor_reason``); every file records encoder id, spec, dimension,
 preprocessing, precision and sampling in its Parquet metadata.
@@ -40,6 +46,7 @@ from tqdm import tqdm
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets import frames as frames_data
+from generec_core.datasets import item_vectors
 from generec_core.datasets.frames import DecodedItem, item_table, sampling_signature
 from generec_core.datasets.items import Item, read_catalogue, write_rejected
 from generec_core.datasets.layout import Layout, safe_name
@@ -65,6 +72,7 @@ class FramesSummary(TypedDict):
     items_quarantined_by_reason: dict[str, int]  # the decoder's reason, up to its first colon
     items_embedded: int
     items_skipped_existing: int
+    items_vectors_backfilled: int  # embedded earlier, item vectors written now from the frames file
     items_quarantined: int
     frames_embedded: int
     images_embedded: int
@@ -89,18 +97,23 @@ def embed_items(config: PipelineConfig, shard: int | None = None) -> FramesSumma
         rejected = []
     else:
         write_rejected(layout, rejected)
+    catalogued = {safe_name(it.item_id) for it in items}
     if shard is not None:
         items = [it for it in items if shard_of(it.item_id, n_shards) == shard]
     encoder_id = encoder_id_for(config.frames.encoder)
-    done = frames_data.embedded_items(layout, encoder_id, config.frames)
+    files = frames_data.embedded_item_files(layout, encoder_id, config.frames)
+    done = set(files)
+    backfilled = _backfill_vectors(layout, encoder_id, config, files, {safe_name(it.item_id) for it in items},
+                                   catalogued, shard)
     quarantined = frames_data.quarantined_items(layout)
     todo = [it for it in items if safe_name(it.item_id) not in done]
-    # the model loads only when the shard has work: an up-to-date shard costs a listing
+    # the model loads only when the shard has work: an up-to-date shard costs two listings
     encoder = load_encoder_for(config.frames) if todo else None
     counts = {"encoder_id": encoder_id, "sampling": sampling_signature(config.frames), "shard": shard,
               "item_shards": n_shards, "items_total": len(items), "catalogue_lines_rejected": len(rejected),
               "catalogue_rejected_by_reason": dict(sorted(Counter(r.reason for r in rejected).items())),
-              "items_embedded": 0, "items_skipped_existing": len(items) - len(todo), "items_quarantined": 0,
+              "items_embedded": 0, "items_skipped_existing": len(items) - len(todo),
+              "items_vectors_backfilled": backfilled, "items_quarantined": 0,
               "items_quarantined_by_reason": {}, "frames_embedded": 0, "images_embedded": 0, "frames_poor": 0}
     by_reason: Counter[str] = Counter()
     pending: list[DecodedItem] = []
@@ -130,6 +143,26 @@ def embed_items(config: PipelineConfig, shard: int | None = None) -> FramesSumma
     counts["seconds"] = round(time.perf_counter() - started, 3)
     log.info("frames stage: %s", counts)
     return counts  # type: ignore[return-value]
+
+
+def _backfill_vectors(layout: Layout, encoder_id: str, config: PipelineConfig, files: dict[str, str],
+                      mine: set[str], catalogued: set[str], shard: int | None) -> int:
+    """Write the item vectors of embedded items that lack them, from their frames files; return how many.
+
+    A shard does its own items, and the files of items no longer in the catalogue by the shard of their
+    file name, so each file is done by exactly one task and never while another task embeds that item.
+    """
+    have = item_vectors.summarised_items(layout, encoder_id, config.frames)
+    n_shards = config.frames.shards
+    lacking = [name for name in sorted(set(files) - set(have))
+               if name in mine or (name not in catalogued and (shard is None or shard_of(name, n_shards) == shard))]
+    for name in lacking:
+        table = frames_data.read_item_file(layout, files[name])
+        item_id = table.column("item_id")[0].as_py()
+        item_vectors.write_item(layout, encoder_id, config.frames, item_id, item_vectors.summarise_item(table, item_id))
+    if lacking:
+        log.info("frames stage: item vectors written for %d item(s) embedded earlier", len(lacking))
+    return len(lacking)
 
 
 def _decode_ahead(items: list[Item], config: PipelineConfig, store: Store, ahead: int = 2) -> Iterator[DecodedItem]:
@@ -190,6 +223,9 @@ def _embed_and_write(layout: Layout, encoder: ImageEncoder, config: PipelineConf
         offset += n
         item_id = decoded.item.item_id
         frames_data.write_item(layout, encoder.encoder_id, config.frames, item_id, table)
+        # after the frames: an item with vectors always has frames (a crash between leaves it to the backfill)
+        item_vectors.write_item(layout, encoder.encoder_id, config.frames, item_id,
+                                item_vectors.summarise_item(table, item_id))
         if safe_name(item_id) in quarantined:  # it decodes now: the old verdict is stale
             frames_data.clear_quarantine(layout, item_id)
         counts["items_embedded"] += 1

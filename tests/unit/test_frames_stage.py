@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 from pathlib import Path
 
 import av
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -29,6 +31,7 @@ from generec_core.datasets.frames import (
     quarantine_uri,
     sampling_signature,
 )
+from generec_core.datasets.item_vectors import ITEM_VECTORS_SCHEMA, MissingItemVectors, load_item_vectors
 from generec_core.datasets.layout import run_id_for, safe_name
 from generec_core.stages.frames import embed_items
 from generec_core.storage import local_dir
@@ -318,3 +321,58 @@ def test_safe_name_is_injective():
     ids = ["a/b", "a%2Fb", "a~2Fb", "a_2Fb", ".a", "~2Ea", "", "~", "x" * 500, "x" * 499 + "y", "ü", "~C3~BC"]
     names = [safe_name(i) for i in ids]
     assert len(set(names)) == len(ids)
+
+
+def test_item_vectors_are_written_beside_the_frames(first_run):
+    """Each embedded item's vectors file: its cover and unit mean of frames, the frames' metadata, and the
+    index the features stage builds from these alone equals the one built from every frame (bit for bit)."""
+    from generec_core.spark.features import ItemIndex
+
+    config, _ = first_run
+    vectors = load_item_vectors(config)
+    frames = load_frame_embeddings(config)
+    assert vectors.schema.remove_metadata() == ITEM_VECTORS_SCHEMA
+    ids = vectors["item_id"].to_pylist()
+    assert sorted(ids) == sorted(set(frames["item_id"].to_pylist())) and set(GOOD) <= set(ids)
+    assert vectors.schema.metadata[b"encoder_id"] == b"efficientnet-lite0" and vectors.schema.metadata[b"dim"] == b"1280"
+    cat = read_item(config, "cat")
+    row = vectors.filter(pc.equal(vectors["item_id"], "cat")).to_pylist()[0]
+    emb = np.array(cat.column("embedding").to_pylist(), np.float32)
+    assert row["n_frames"] == N_FRAMES and np.array_equal(row["cover"], emb[0])
+    mean = emb[1:].astype(np.float64).mean(axis=0)
+    assert np.allclose(row["frames_mean"], mean / np.linalg.norm(mean), atol=1e-7)
+    summaries, every_frame = ItemIndex.from_vectors(vectors), ItemIndex.from_frames(frames)
+    for field in ("item_ids", "item_matrix", "cover_ids", "cover_matrix"):
+        assert np.array_equal(getattr(summaries, field), getattr(every_frame, field)), field
+    assert summaries.item_matrix.dtype == np.float32 and summaries.dim == 1280
+
+
+def test_missing_item_vectors_are_backfilled_once_and_the_loader_refuses_without_them(first_run, tmp_path):
+    """A root embedded before item vectors existed: the loader names the gap instead of dropping items; the
+    frames stage writes them from the frames files (no decoding: nothing embedded), each by one item shard --
+    items that left the catalogue too -- with the bytes a fresh embed writes. An item whose frames file is
+    gone is absent from the vectors as it is from the frames."""
+    first_config, _ = first_run
+    shutil.copytree(local_dir(first_config.root), tmp_path / "root")
+    config = dataclasses.replace(first_config, root=(tmp_path / "root").as_uri(),
+                                 frames=dataclasses.replace(first_config.frames, shards=3))
+    layout = Layout(config.root)
+    vectors_dir = local_dir(layout.item_vectors("efficientnet-lite0", sampling_signature(config.frames)))
+    written = {p.name: p.read_bytes() for p in vectors_dir.glob("*.parquet")}
+    assert {safe_name(i) + ".parquet" for i in GOOD} <= set(written)
+    for name in written:
+        (vectors_dir / name).unlink()
+    catalogue = tmp_path / "root/raw/items/items.jsonl"  # "fade" leaves the catalogue; its files stay
+    catalogue.write_text("".join(line + "\n" for line in catalogue.read_text().splitlines() if '"fade"' not in line))
+    with pytest.raises(MissingItemVectors, match=f"{len(written)} embedded item"):
+        load_item_vectors(config)
+    runs = [embed_items(config, shard) for shard in range(3)]
+    assert sum(r["items_vectors_backfilled"] for r in runs) == len(written)
+    assert sum(r["items_embedded"] for r in runs) == 0
+    assert {p.name: p.read_bytes() for p in vectors_dir.glob("*.parquet")} == written
+    assert sum(embed_items(config, shard)["items_vectors_backfilled"] for shard in range(3)) == 0
+    assert sorted(load_item_vectors(config)["item_id"].to_pylist()) == sorted(
+        set(load_frame_embeddings(config)["item_id"].to_pylist()))
+    local_dir(item_embeddings_uri(layout, "efficientnet-lite0", config.frames, "fade")).unlink()
+    assert "fade" not in load_item_vectors(config)["item_id"].to_pylist()
+    assert "fade" not in load_frame_embeddings(config)["item_id"].to_pylist()
