@@ -176,7 +176,7 @@ def load_frames(config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
     """
     layout, frames = Layout.for_config(config), config.frames
     prefix = layout.frame_items(encoder_id_for(frames.encoder), sampling_signature(frames))
-    tables = [parquet_from_bytes(layout.store.read_bytes(uri)) for uri in layout.store.list_uris(prefix, ".parquet")]
+    tables = [read_item_file(layout, uri) for uri in layout.store.list_uris(prefix, ".parquet")]
     return _frames_and_videos(tables, frames)
 
 
@@ -214,7 +214,7 @@ def load_item_frames(config: PipelineConfig, item_ids: Iterable[str]) -> tuple[p
 
 def _read_item_file(layout: Layout, uri: str) -> pa.Table | None:
     try:
-        return parquet_from_bytes(layout.store.read_bytes(uri))
+        return read_item_file(layout, uri)
     except ObjectNotFound:
         return None
 
