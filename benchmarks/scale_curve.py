@@ -30,7 +30,7 @@ against the latest earlier size with the same users / items (x = items / users),
 that grows one side at a time shows how each stage's time grows with the catalogue and with
 the audience separately. ``--plot`` draws seconds and peak MiB against n, log-log.
 
-Defaults (about 2-3 minutes on 2 CPU cores): 1000x10000, 10000x10000, 1000x100000, 1280-d.
+Defaults (about 6 minutes on 2 CPU cores): 1000x10000, 10000x10000, 1000x100000, 1280-d.
 
     .venv/bin/python benchmarks/scale_curve.py [--sizes 1000x10000,10000x100000,100000x1000000]
         [--dim 1280] [--frames 32] [--events 20] [--stages taste,candidates,ann_candidates,selection]

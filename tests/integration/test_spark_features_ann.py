@@ -87,13 +87,12 @@ def test_a_coarse_index_still_gives_k_unseen_candidates_with_true_cosines(scorer
 def test_spark_run_with_the_index_forced_reproduces_the_exact_worklist(spark, tmp_path, monkeypatch):
     import test_spark_features as paper  # the paper-mode world and its numpy reference (same folder)
 
-    built = []
+    built, build = [], AnnIndex.build
 
-    def spy(matrix, nprobe, seed=0):
+    def spy(matrix, nprobe, seed=0):  # on the driver: the executors only get the broadcast
         built.append((len(matrix), nprobe))
-        return AnnIndex.build.__wrapped__(matrix, nprobe, seed)
+        return build(matrix, nprobe, seed)
 
-    spy.__wrapped__ = AnnIndex.build
     monkeypatch.setattr(spark_features.AnnIndex, "build", staticmethod(spy))
     root = tmp_path.as_uri()
     config = PipelineConfig(root=root, features=dataclasses.replace(
