@@ -25,6 +25,7 @@ RUNTIME = [
     "av==18.1.0",
     "imageio-ffmpeg==0.8.1",
     "numpy==2.4.6",
+    "faiss-cpu==1.15.1",  # approximate candidate retrieval for large catalogues (generec_core/retrieval/ann.py)
     "scipy==1.17.1",  # sparse taste aggregation in the Spark features scorer (already in the tree via scikit-image)
     "tqdm==4.70.1",
     "matplotlib==3.10.7",  # the run report's charts (take rate per night, evaluation/replay_chart.py)

@@ -10,6 +10,13 @@ measured here with the library's own functions on synthetic, seeded embeddings a
   tastes, then the exact brute-force top-K (cosine against every item vector, seen items
   masked, ``_top_k`` per user) and the output rows. ALS is off (it is Spark MLlib).
   Work: users x items x d.
+* ``ann_candidates``: the same ``Scorer.score_batch`` with the faiss IVF index
+  (``retrieval.ann.AnnIndex``, ``FeaturesConfig.ann_nprobe``) that the features job uses from
+  ``ann_min_items`` items on. Random isotropic vectors have no neighbourhoods to index, so this
+  stage's items are clustered (``--looks`` centres, noise ``--spread`` times a centre's size)
+  and an item's cover is its own vector (tastes are then means of liked items). Seconds are the
+  scoring (query) time; the detail gives the index build time and recall@K of the primary
+  list against the exact scorer's over the first ``--recall-users`` users (warm ones).
 * ``selection``: ``editor.scorer.score_pairs`` for the users' K candidates (random items,
   ``--frames`` frames each): best thumbnail frame + clip window. Work: pairs x frames x d.
 
@@ -23,15 +30,17 @@ against the latest earlier size with the same users / items (x = items / users),
 that grows one side at a time shows how each stage's time grows with the catalogue and with
 the audience separately. ``--plot`` draws seconds and peak MiB against n, log-log.
 
-Defaults (about 2-3 minutes on 2 CPU cores): 1000x10000, 10000x10000, 1000x100000, 1280-d.
+Defaults (about 6 minutes on 2 CPU cores): 1000x10000, 10000x10000, 1000x100000, 1280-d.
 
     .venv/bin/python benchmarks/scale_curve.py [--sizes 1000x10000,10000x100000,100000x1000000]
-        [--dim 1280] [--frames 32] [--events 20] [--stages taste,candidates,selection] [--plot scale.png]
+        [--dim 1280] [--frames 32] [--events 20] [--stages taste,candidates,ann_candidates,selection]
+        [--looks 256] [--spread 1.0] [--recall-users 1000] [--plot scale.png]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import resource
@@ -43,8 +52,8 @@ import numpy as np
 import pandas as pd
 from selection_scorer import _rss_mb, _unit  # the same synthetic data and RSS reading (benchmarks/ is on sys.path)
 
-STAGES = ("taste", "candidates", "selection")
-WORK = {"taste": "events", "candidates": "users x items", "selection": "pairs"}
+STAGES = ("taste", "candidates", "ann_candidates", "selection")
+WORK = {"taste": "events", "candidates": "users x items", "ann_candidates": "users x items", "selection": "pairs"}
 LENGTH, STRIDE = 8, 4
 
 
@@ -95,23 +104,82 @@ def run_taste(args: argparse.Namespace, items: int, users: int) -> dict:
             "detail": f"{len(user):,} events, {warm:,} warm users, blocks of {block:,} users"}
 
 
+def _users_frame(ids: np.ndarray, users: int, user, item, liked, signal) -> pd.DataFrame:
+    """The per-user arrays the features job hands ``score_batch`` (one row per user)."""
+    cuts = np.searchsorted(user, np.arange(1, users))
+    return pd.DataFrame({"user_id": [f"u{u:09d}" for u in range(users)],
+                         "item_ids": np.split(ids[item], cuts), "liked": np.split(liked, cuts),
+                         "signal": np.split(signal, cuts)})
+
+
+def _score_all(scorer, frame: pd.DataFrame, batch: int) -> int:
+    """Candidate rows from scoring every user in Spark's Arrow batches (maxRecordsPerBatch)."""
+    return sum(int(scorer.score_batch(frame.iloc[s:s + batch])["cand_item_ids"].map(len).sum())
+               for s in range(0, len(frame), batch))
+
+
 def run_candidates(args: argparse.Namespace, items: int, users: int) -> dict:
     rng = np.random.default_rng(0)
     user, item, liked, signal = _log(rng, items, users, args.events)
     scorer, ids = _scorer(rng, items, args.dim, item[liked])
-    cuts = np.searchsorted(user, np.arange(1, users))
-    frame = pd.DataFrame({"user_id": [f"u{u:09d}" for u in range(users)],
-                          "item_ids": np.split(ids[item], cuts), "liked": np.split(liked, cuts),
-                          "signal": np.split(signal, cuts)})
-    del user, item, liked, signal, cuts
+    frame = _users_frame(ids, users, user, item, liked, signal)
+    del user, item, liked, signal
     base = _rss_mb()
     t0 = time.perf_counter()
-    rows = 0
-    for start in range(0, users, args.batch):  # Spark's Arrow batches (maxRecordsPerBatch)
-        rows += int(scorer.score_batch(frame.iloc[start:start + args.batch])["cand_item_ids"].map(len).sum())
+    rows = _score_all(scorer, frame, args.batch)
     seconds = time.perf_counter() - t0
     return {"n": users * items, "seconds": seconds, "peak_growth_mb": _peak_mb() - base,
             "detail": f"{rows:,} candidate rows, batches of {args.batch:,} users"}
+
+
+def _clustered(rng: np.random.Generator, rows: int, dim: int, looks: int, spread: float,
+               block: int = 8192) -> np.ndarray:
+    """Unit rows around ``looks`` random centres, generated in place block by block (as ``_unit``)."""
+    centres = rng.standard_normal((looks, dim), dtype=np.float32)
+    out = np.empty((rows, dim), np.float32)
+    for start in range(0, rows, block):
+        part = out[start:start + block]
+        rng.standard_normal(out=part, dtype=np.float32)
+        part *= spread
+        part += centres[rng.integers(0, looks, len(part))]
+        part /= np.linalg.norm(part, axis=1, keepdims=True)
+    return out
+
+
+def run_ann_candidates(args: argparse.Namespace, items: int, users: int) -> dict:
+    from generec_core.config import FeaturesConfig
+    from generec_core.retrieval.ann import AnnIndex
+    from generec_core.spark.features import ItemIndex, Scorer
+
+    rng = np.random.default_rng(0)
+    user, item, liked, signal = _log(rng, items, users, args.events)
+    ids = np.array([f"i{i:08d}" for i in range(items)], dtype=object)
+    matrix = _clustered(rng, items, args.dim, args.looks, args.spread)
+    index = ItemIndex(ids, matrix, ids, matrix)
+    like_counts = np.bincount(item[liked], minlength=items).astype(np.float64)
+    features = FeaturesConfig()
+    exact = Scorer(index, features, like_counts, index.global_taste(like_counts), None)
+    frame = _users_frame(ids, users, user, item, liked, signal)
+    del user, item, liked, signal
+    base = _rss_mb()
+    t0 = time.perf_counter()
+    ann = AnnIndex.build(matrix, features.ann_nprobe, features.seed)
+    build = time.perf_counter() - t0
+    scorer = dataclasses.replace(exact, ann=ann)
+    t0 = time.perf_counter()
+    rows = _score_all(scorer, frame, args.batch)
+    seconds = time.perf_counter() - t0
+    peak = _peak_mb() - base
+    sample = frame.iloc[:args.recall_users]
+    want, got = exact.score_batch(sample), scorer.score_batch(sample)
+    warm = ~want["is_cold"].to_numpy()
+    hits = [len(set(w) & set(g)) / max(len(w), 1) for w, g in
+            zip(want["cand_item_ids"][warm], got["cand_item_ids"][warm])]
+    recall = float(np.mean(hits)) if hits else float("nan")
+    return {"n": users * items, "seconds": seconds, "peak_growth_mb": peak, "build_seconds": build,
+            "recall": recall,
+            "detail": f"build {build:.2f} s ({ann.nlist} lists, nprobe {ann.nprobe}), recall@{features.top_k} "
+                      f"{recall:.3f} over {int(warm.sum()):,} warm users; {rows:,} candidate rows"}
 
 
 def run_selection(args: argparse.Namespace, items: int, users: int) -> dict:
@@ -133,13 +201,15 @@ def run_selection(args: argparse.Namespace, items: int, users: int) -> dict:
             "detail": f"{len(pair_user):,} pairs x {args.frames} frames; frame bank {frames.nbytes / 2**20:,.0f} MiB"}
 
 
-RUN = {"taste": run_taste, "candidates": run_candidates, "selection": run_selection}
+RUN = {"taste": run_taste, "candidates": run_candidates, "ann_candidates": run_ann_candidates,
+       "selection": run_selection}
 
 
 def _child(args: argparse.Namespace, stage: str, items: int, users: int) -> dict:
     argv = [sys.executable, __file__, "--only", f"{stage}:{items}x{users}", f"--dim={args.dim}",
             f"--frames={args.frames}", f"--events={args.events}", f"--top-k={args.top_k}",
-            f"--batch={args.batch}", f"--chunk-rows={args.chunk_rows}"]
+            f"--batch={args.batch}", f"--chunk-rows={args.chunk_rows}", f"--looks={args.looks}",
+            f"--spread={args.spread}", f"--recall-users={args.recall_users}"]
     t0 = time.perf_counter()
     out = subprocess.run(argv, check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -202,6 +272,9 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=FeaturesConfig.top_k, help="candidates per user (selection)")
     ap.add_argument("--batch", type=int, default=10_000, help="users per Arrow batch (candidates)")
     ap.add_argument("--chunk-rows", type=int, default=EditorConfig.chunk_rows)
+    ap.add_argument("--looks", type=int, default=256, help="cluster centres of the items (ann_candidates)")
+    ap.add_argument("--spread", type=float, default=1.0, help="noise / centre size of the items (ann_candidates)")
+    ap.add_argument("--recall-users", type=int, default=1000, help="users whose lists give recall@K (ann_candidates)")
     ap.add_argument("--plot", help="write a log-log chart (PNG) to this path")
     ap.add_argument("--only", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -215,7 +288,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; {args.dim}-d, {args.events} events "
           f"drawn per user, top-{args.top_k}, {args.frames} frames per item; sizes (items x users): "
           + ", ".join(f"{i:,}x{u:,}" for i, u in sizes))
-    print(f"{'items':>9} {'users':>10} {'stage':<11} {'n':>15} {'seconds':>9} {'peak MiB':>9} "
+    print(f"{'items':>9} {'users':>10} {'stage':<14} {'n':>15} {'seconds':>9} {'peak MiB':>9} "
           f"{'exp n':>6} {'exp I':>6} {'exp U':>6}  detail")
     results: dict[str, list[dict]] = {s: [] for s in stages}
     for items, users in sizes:
@@ -227,7 +300,7 @@ def main() -> None:
             e_items = _exponent(r, next((p for p in reversed(rows) if p["users"] == users), None), "items")
             e_users = _exponent(r, next((p for p in reversed(rows) if p["items"] == items), None), "users")
             rows.append(r)
-            print(f"{items:9,} {users:10,} {stage:<11} {r['n']:15,} {r['seconds']:9.2f} "
+            print(f"{items:9,} {users:10,} {stage:<14} {r['n']:15,} {r['seconds']:9.2f} "
                   f"{r['peak_growth_mb']:9.0f} {e_n:>6} {e_items:>6} {e_users:>6}  {r['detail']} "
                   f"(child {r['child_seconds']:.0f} s)", flush=True)
     print("exp n: log(t2/t1) / log(n2/n1) against the previous size (n = the stage's work measure); "

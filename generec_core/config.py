@@ -116,6 +116,10 @@ class FeaturesConfig:
     als_alpha: float = 10.0  # implicit-feedback confidence scale
     seed: int = 42  # k-means and ALS initialisation: a re-run gives the same clusters and candidates
     feedback_days: int = 28  # impressions and clicks (contract v2) the candidate bandit learns from
+    # catalogues of at least this many items take warm users' top_k from a faiss IVF index
+    # (generec_core/retrieval/ann.py) instead of scoring every item; smaller ones stay exact
+    ann_min_items: int = 50_000
+    ann_nprobe: int = 32  # inverted lists (of ~sqrt(items)) scanned per query: recall against time
 
     def __post_init__(self) -> None:
         if self.taste_mode not in ("weighted", "paper"):
@@ -124,6 +128,9 @@ class FeaturesConfig:
             raise ValueError("features.top_k, shards and clusters must be >= 1 and als_top_k >= 0")
         if not self.half_life_days > 0 or self.min_support < 0 or not 0 <= self.skip_push < 1:
             raise ValueError("features need half_life_days > 0, min_support >= 0 and 0 <= skip_push < 1")
+        if self.ann_min_items < 1 or self.ann_nprobe < 1:
+            raise ValueError(f"features.ann_min_items and ann_nprobe must be >= 1, got "
+                             f"{self.ann_min_items} and {self.ann_nprobe}")
 
 
 @dataclass(frozen=True)

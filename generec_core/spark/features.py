@@ -55,8 +55,11 @@ break on item_id, so rankings are deterministic.
 How it scales: interactions never reach the driver. Spark reduces them to per-user sorted
 arrays of (item, liked, signal); ``mapInPandas`` scores whole Arrow batches of users with
 sparse x dense products against the broadcast item matrices (the small side), a bounded
-block of users at a time. Brute-force scoring is O(items x dim) per user; at catalogue sizes
-where that hurts, swap ``_top_k`` for an ANN index without touching the rest.
+block of users at a time. Brute-force scoring is O(items x dim) per user; from
+``ann_min_items`` items on, the driver builds a faiss IVF index of the item matrix once
+(``retrieval.ann``), broadcasts it with the scorer, and warm users' top-K comes from it
+(re-ranked by the exact cosine of what it found); cold users' popularity top-K walks the
+popularity order past their seen items. Smaller catalogues (the demo's) are scored exactly.
 
 Taste weights: the positive per-pair weights the taste was made from (``paper``: 1 per liked item;
 ``weighted``: the signal where it is > 0), so generation weighs a group's liked covers exactly as
@@ -89,6 +92,7 @@ from generec_core.config import FeaturesConfig
 from generec_core.datasets.item_vectors import summarise
 from generec_core.datasets.users import USER_FEATURE_COLUMNS, WORKLIST_COLUMNS
 from generec_core.identifiers import shard_of  # noqa: F401 - the Python twin of shard_column (tests, benchmarks)
+from generec_core.retrieval.ann import AnnIndex
 from generec_core.spark.ingest import parse_date
 
 TASTE_KNN, POPULAR, ALS = "taste_knn", "popular", "als"
@@ -236,11 +240,17 @@ class Scorer:
     popularity: np.ndarray  # distinct likers per candidate item (aligned with item_ids)
     global_taste: np.ndarray
     als_items: np.ndarray | None  # ALS item factors aligned with item_ids; NaN rows: not in ALS
+    ann: AnnIndex | None = None  # over item_matrix: warm users' top-K from it instead of exact scoring
 
     @cached_property
     def _covers64(self) -> np.ndarray:
         """Covers in float64 for the sparse products, converted once per executor, not per block."""
         return self.index.cover_matrix.astype(np.float64)
+
+    @cached_property
+    def _popular_order(self) -> np.ndarray:
+        """Item positions by (-popularity, position): the cold users' ranking, as ``_top_k`` breaks ties."""
+        return np.lexsort((np.arange(len(self.popularity)), -self.popularity))
 
     def score_batch(self, users: pd.DataFrame) -> pd.DataFrame:
         """One output row per input user (columns of ``_SCORED_SCHEMA``), block by block."""
@@ -294,14 +304,18 @@ class Scorer:
         seen = np.zeros((n_users, len(idx.item_ids)), dtype=bool)
         known = item_pos >= 0
         seen[rows[known], item_pos[known]] = True
-        cosine = (tastes @ idx.item_matrix.T).astype(np.float64)
-        primary = np.where(warm[:, None], cosine, self.popularity[None, :])
-        primary[seen] = -np.inf
+        if self.ann is None:
+            cosine = (tastes @ idx.item_matrix.T).astype(np.float64)
+            primary = np.where(warm[:, None], cosine, self.popularity[None, :])
+            primary[seen] = -np.inf
+            top = [_top_k(primary[u], k_primary) for u in range(n_users)]
+        else:
+            top, cosine = self._ann_top_k(tastes, warm, rows[known], item_pos[known]), None
         als = self._als_scores(block, seen)
 
         out = []
         for u in range(n_users):
-            chosen = _top_k(primary[u], k_primary)
+            chosen = top[u]
             by_als = _top_k(als[u], k_als) if als is not None and k_als else np.zeros(0, np.int64)
             extra = by_als[~np.isin(by_als, chosen)]
             merged = np.concatenate([chosen, extra]).astype(np.int64)
@@ -316,10 +330,40 @@ class Scorer:
                 "is_cold": not bool(warm[u]),
                 "cand_item_ids": idx.item_ids[merged].tolist(),
                 "cand_retrievers": names,
-                "cand_scores": [float(s) for s in np.where(warm[u], cosine[u], self.popularity)[merged]],
+                "cand_scores": self._primary_scores(tastes[u], bool(warm[u]), merged,
+                                                    None if cosine is None else cosine[u]),
                 "cand_als": [float(als[u, m]) if a else None for m, a in zip(merged, from_als)],
             })
         return pd.DataFrame(out, columns=_SCORED_SCHEMA.names)
+
+    def _ann_top_k(self, tastes: np.ndarray, warm: np.ndarray, seen_rows: np.ndarray,
+                   seen_pos: np.ndarray) -> list[np.ndarray]:
+        """The primary top-K per user without scoring every item: the ANN index for warm users
+        (its finds re-ranked by exact cosine, ties to the lower position), the popularity order
+        for cold ones. ``seen_rows`` (sorted) / ``seen_pos``: the block's seen (user, item position)."""
+        k = self.features.top_k
+        seen = np.split(seen_pos, np.cumsum(np.bincount(seen_rows, minlength=len(tastes)))[:-1])
+        top: list[np.ndarray] = [np.zeros(0, np.int64)] * len(tastes)
+        warm_users = np.flatnonzero(warm)
+        found = self.ann.search(tastes[warm_users], k, [seen[u] for u in warm_users]) if len(warm_users) else []
+        for u, positions in zip(warm_users, found):
+            scores = self.index.item_matrix[positions] @ tastes[u]
+            top[u] = positions[np.lexsort((positions, -scores))]
+        order = self._popular_order
+        for u in np.flatnonzero(~warm):
+            head = order[: k + len(seen[u])]  # at most len(seen[u]) of them are dropped
+            top[u] = head[~np.isin(head, seen[u])][:k]
+        return top
+
+    def _primary_scores(self, taste: np.ndarray, warm: bool, merged: np.ndarray,
+                        cosine: np.ndarray | None) -> list[float]:
+        """``cand_scores``: cosine for a warm user (from the block's scores, or computed for the
+        merged items when the ANN index chose them), like count for a cold one."""
+        if not warm:
+            return [float(s) for s in self.popularity[merged]]
+        if cosine is None:
+            return [float(s) for s in (self.index.item_matrix[merged] @ taste).astype(np.float64)]
+        return [float(s) for s in cosine[merged]]
 
     def _als_scores(self, block: pd.DataFrame, seen: np.ndarray) -> np.ndarray | None:
         """user factor . item factor for the block; -inf where seen, unknown to ALS, or no factor."""
@@ -442,8 +486,10 @@ def user_features(spark: SparkSession, lake: DataFrame, vectors: pa.Table, featu
                                    if features.als_top_k > 0 else (None, None))
         popularity = np.array([like_counts.get(i, 0) for i in index.item_ids], dtype=np.float64)
         cover_counts = np.array([like_counts.get(i, 0) for i in index.cover_ids], dtype=np.float64)
+        ann = (AnnIndex.build(index.item_matrix, features.ann_nprobe, features.seed)
+               if len(index.item_ids) >= features.ann_min_items else None)
         broadcast = spark.sparkContext.broadcast(
-            Scorer(index, features, popularity, index.global_taste(cover_counts), als_items))
+            Scorer(index, features, popularity, index.global_taste(cover_counts), als_items, ann))
 
         ordered = F.sort_array(F.collect_list(F.struct("item_id", "liked", "signal"))).alias("p")
         users = (pairs.groupBy("user_id").agg(ordered)

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 STAGES_PKG = f"{PACKAGE}.stages"
 TABLE_OF_CONTENTS = f"{PACKAGE}.pipeline"
 DOMAIN_PACKAGES = ("video", "embedding", "editor", "generation", "fidelity", "instructor", "evaluation",
-                   "expectations", "spark", "catalog", "demo")
+                   "expectations", "spark", "catalog", "demo", "retrieval")
 # The storage module's conveniences read and write with default settings: the library passes a Store instead.
 DEFAULT_STORE_HELPERS = {"storage_for", "read_text", "write_text", "exists", "list_uris", "delete_prefix",
                          "write_parquet", "read_parquet", "iter_jsonl"}
