@@ -53,6 +53,10 @@ class PreviousChoices:
         empty = np.full(n_pairs, -1, dtype=np.int64)
         return cls(empty, empty.copy(), empty.copy())
 
+    def any(self) -> bool:
+        """Whether any pair has a previous frame or window (-1 everywhere means none)."""
+        return bool((np.asarray(self.frame_idx) >= 0).any() or (np.asarray(self.window_start) >= 0).any())
+
 
 @dataclass(frozen=True)
 class PairChoices:
@@ -90,7 +94,8 @@ def score_pairs(tastes: np.ndarray, pair_user: np.ndarray, pair_item: np.ndarray
     wl = np.full(n_pairs, length, np.int64) if window_len is None else np.asarray(window_len, np.int64)
     wl = np.clip(wl, 1, None)
     wl = np.minimum(wl, n_frames[pair_item]) if n_pairs else wl
-    prev = previous or PreviousChoices.none(n_pairs)
+    prev = previous if previous is not None and previous.any() else None  # None: no per-block lookups
+    per_pair_wl = None if window_len is None else wl  # None: one length per block, no per-block lookups
     out = _empty_choices(n_pairs)
     if n_pairs == 0:
         return out
@@ -103,8 +108,8 @@ def score_pairs(tastes: np.ndarray, pair_user: np.ndarray, pair_item: np.ndarray
         block_items = [it for it, _ in block]
         bank = space.frames(items, block_items, frame_count)
         usable = _usable(items, block_items, frame_count, use_quality, device)
-        _score_block(tastes_t, pair_user, block, bank, usable, wl, stride, prev, frame_margin, clip_margin,
-                     space, out)
+        _score_block(tastes_t, pair_user, block, bank, usable, min(length, frame_count) if per_pair_wl is None
+                     else per_pair_wl, stride, prev, frame_margin, clip_margin, space, out)
     return out
 
 
@@ -180,10 +185,13 @@ def _usable(items: Sequence[ItemFrames], block_items: list[int], frame_count: in
 
 
 def _score_block(tastes_t: torch.Tensor, pair_user: np.ndarray, block: list[tuple[int, np.ndarray]],
-                 bank: torch.Tensor, usable: torch.Tensor | None, wl: np.ndarray, stride: int,
-                 prev: PreviousChoices, frame_margin: float, clip_margin: float, space: _Workspace,
+                 bank: torch.Tensor, usable: torch.Tensor | None, wl: np.ndarray | int, stride: int,
+                 prev: PreviousChoices | None, frame_margin: float, clip_margin: float, space: _Workspace,
                  out: PairChoices) -> None:
     """One bmm for the block, then argmax / window means / stability, written into ``out``.
+
+    ``wl`` is the per-pair window length array, or the block's one length; ``prev`` is None
+    when no pair has a previous choice (then no per-pair lookups are made at all).
 
     The reductions run on the padded (items * width, frames) product as it comes out of the
     bmm (the planner keeps padding small: 0.5% of rows in the benchmark) and only their per-pair
@@ -200,21 +208,26 @@ def _score_block(tastes_t: torch.Tensor, pair_user: np.ndarray, block: list[tupl
         _choose(sims3, cells, grid, usable, wl, stride, prev, frame_margin, clip_margin, out)
 
 
-def _choose(sims3: torch.Tensor, cells: torch.Tensor, grid: "_Grid", usable: torch.Tensor | None, wl: np.ndarray,
-            stride: int, prev: PreviousChoices, frame_margin: float, clip_margin: float, out: PairChoices) -> None:
+def _choose(sims3: torch.Tensor, cells: torch.Tensor, grid: "_Grid", usable: torch.Tensor | None,
+            wl: np.ndarray | int, stride: int, prev: PreviousChoices | None, frame_margin: float, clip_margin: float,
+            out: PairChoices) -> None:
     """Frame argmax, window means and stability on a block's (items, width, frames) product."""
     device = sims3.device
     sims = sims3.view(-1, sims3.shape[2])  # one row per grid cell
     pos = grid.pos
     masked = sims3 if usable is None else sims3.masked_fill(~usable[:, None, :], float("-inf"))
     best_score, best_idx = (t.reshape(-1).index_select(0, cells) for t in masked.max(dim=2))
-    frame_idx, frame_score, kept_frame = _keep_previous_frames(sims, cells, grid, usable, best_idx, best_score,
-                                                               prev.frame_idx[pos], frame_margin)
-    w_len = wl[pos]
+    frame_idx, frame_score, kept_frame = best_idx, best_score, torch.zeros_like(best_idx, dtype=torch.bool)
+    if prev is not None:
+        frame_idx, frame_score, kept_frame = _keep_previous_frames(sims, cells, grid, usable, best_idx, best_score,
+                                                                   prev.frame_idx[pos], frame_margin)
+    w_len = wl if isinstance(wl, int) else wl[pos]
     w_start, clip_score = _best_windows(sims, cells, w_len, stride)
-    w_end = w_start + torch.as_tensor(w_len, device=device) - 1
-    w_start, w_end, clip_score, kept_window = _keep_previous_windows(
-        sims, cells, prev.window_start[pos], prev.window_end[pos], w_start, w_end, clip_score, clip_margin)
+    w_end = w_start + (w_len if isinstance(w_len, int) else torch.as_tensor(w_len, device=device)) - 1
+    kept_window = torch.zeros_like(kept_frame)
+    if prev is not None:
+        w_start, w_end, clip_score, kept_window = _keep_previous_windows(
+            sims, cells, prev.window_start[pos], prev.window_end[pos], w_start, w_end, clip_score, clip_margin)
 
     out.frame_idx[pos] = frame_idx.cpu().numpy()
     out.frame_score[pos] = frame_score.cpu().numpy()
@@ -274,7 +287,7 @@ def _keep_previous_frames(sims: torch.Tensor, cells: torch.Tensor, grid: _Grid, 
 
     A usable previous frame is one in range and, under the quality mask, not poor today.
     """
-    if not (prev_frame >= 0).any():  # the common first run: nothing to keep, skip the gathers
+    if not (prev_frame >= 0).any():  # no pair of this block has one: skip the gathers
         return best_idx, best_score, torch.zeros_like(best_idx, dtype=torch.bool)
     n_frames = sims.shape[1]
     prev_f = torch.as_tensor(prev_frame, device=sims.device)
@@ -288,7 +301,7 @@ def _keep_previous_frames(sims: torch.Tensor, cells: torch.Tensor, grid: _Grid, 
             keep & (best_idx != prev_c))
 
 
-def _best_windows(sims: torch.Tensor, cells: torch.Tensor, w_len: np.ndarray,
+def _best_windows(sims: torch.Tensor, cells: torch.Tensor, w_len: np.ndarray | int,
                   stride: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(start, mean) of each pair's best clip window, one ``window_means`` per distinct length.
 
@@ -296,7 +309,10 @@ def _best_windows(sims: torch.Tensor, cells: torch.Tensor, w_len: np.ndarray,
     included, and the pairs' rows are picked afterwards: no copy of the similarity rows.
     """
     device = sims.device
-    lengths = np.unique(w_len) if w_len.min() != w_len.max() else w_len[:1]
+    if isinstance(w_len, int):
+        lengths = np.array([w_len])
+    else:
+        lengths = np.unique(w_len) if w_len.min() != w_len.max() else w_len[:1]
     if len(lengths) == 1:
         length = int(lengths[0])
         means, starts = window_means(sims, length, min(stride, length))
