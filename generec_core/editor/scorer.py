@@ -12,7 +12,7 @@ item, so the cost is proportional to the candidate pairs, never users x all item
   ``chunk_rows x frames`` similarities) whatever the shard size;
 * an item with more pairs than fit in one block is split over several;
 * after the bmm, argmax and window means run on the padded product as it is (no copy of the
-  valid rows), on one thread (see ``_serial``), and only per-pair results are picked out.
+  valid rows), and only per-pair results are picked out.
   A block's bookkeeping (which grid cell holds which pair) is a few vectorised numpy calls.
 
 On top of the reference it applies the production policies, each off by default so the
@@ -27,9 +27,8 @@ reference is reproduced exactly when none is asked for:
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -204,8 +203,7 @@ def _score_block(tastes_t: torch.Tensor, pair_user: np.ndarray, block: list[tupl
     torch.index_select(tastes_t, 0, torch.as_tensor(grid.users, device=device), out=gathered)
     sims3 = torch.bmm(gathered.view(len(block), grid.width, -1), bank.transpose(1, 2))  # (items, width, frames)
     cells = torch.as_tensor(grid.cells, device=device)
-    with _serial(device):
-        _choose(sims3, cells, grid, usable, wl, stride, prev, frame_margin, clip_margin, out)
+    _choose(sims3, cells, grid, usable, wl, stride, prev, frame_margin, clip_margin, out)
 
 
 def _choose(sims3: torch.Tensor, cells: torch.Tensor, grid: "_Grid", usable: torch.Tensor | None,
@@ -236,25 +234,6 @@ def _choose(sims3: torch.Tensor, cells: torch.Tensor, grid: "_Grid", usable: tor
     out.window_end[pos] = w_end.cpu().numpy()
     out.clip_score[pos] = clip_score.cpu().numpy()
     out.kept_window[pos] = kept_window.cpu().numpy()
-
-
-@contextmanager
-def _serial(device: torch.device) -> Iterator[None]:
-    """One CPU thread for the small per-row reductions after the bmm.
-
-    Each is ~1M floats: too little work to split, and on a loaded machine every parallel op
-    waits at its barrier for a descheduled thread (measured, 2 busy cores: an index of 30k rows
-    took 5 ms on two threads, 0.06 ms on one). Per-row results do not depend on the thread count.
-    """
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
