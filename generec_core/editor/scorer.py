@@ -8,8 +8,12 @@ item, so the cost is proportional to the candidate pairs, never users x all item
   into blocks, each block one ``bmm`` of (items, users-per-item, d) x (items, d, frames);
   items sorted by pair count, so padding to the block's widest item wastes little;
 * a block holds at most ``chunk_rows`` taste-or-frame rows, which bounds peak memory
-  (about ``chunk_rows x d x 4`` bytes for the gathered tastes) whatever the shard size;
-* an item with more pairs than fit in one block is split over several.
+  (about ``2 x chunk_rows x d x 4`` bytes: the gathered tastes and the frame bank, plus
+  ``chunk_rows x frames`` similarities) whatever the shard size;
+* an item with more pairs than fit in one block is split over several;
+* after the bmm, argmax and window means run on the padded product as it is (no copy of the
+  valid rows), and only per-pair results are picked out.
+  A block's bookkeeping (which grid cell holds which pair) is a few vectorised numpy calls.
 
 On top of the reference it applies the production policies, each off by default so the
 reference is reproduced exactly when none is asked for:
@@ -48,6 +52,10 @@ class PreviousChoices:
         empty = np.full(n_pairs, -1, dtype=np.int64)
         return cls(empty, empty.copy(), empty.copy())
 
+    def any(self) -> bool:
+        """Whether any pair has a previous frame or window (-1 everywhere means none)."""
+        return bool((np.asarray(self.frame_idx) >= 0).any() or (np.asarray(self.window_start) >= 0).any())
+
 
 @dataclass(frozen=True)
 class PairChoices:
@@ -85,11 +93,12 @@ def score_pairs(tastes: np.ndarray, pair_user: np.ndarray, pair_item: np.ndarray
     wl = np.full(n_pairs, length, np.int64) if window_len is None else np.asarray(window_len, np.int64)
     wl = np.clip(wl, 1, None)
     wl = np.minimum(wl, n_frames[pair_item]) if n_pairs else wl
-    prev = previous or PreviousChoices.none(n_pairs)
+    prev = previous if previous is not None and previous.any() else None  # None: no per-block lookups
+    per_pair_wl = None if window_len is None else wl  # None: one length per block, no per-block lookups
     out = _empty_choices(n_pairs)
     if n_pairs == 0:
         return out
-    dims = {np.shape(items[i].embeddings)[1] for i in np.unique(pair_item).tolist()}
+    dims = {np.shape(items[i].embeddings)[1] for i in np.flatnonzero(np.bincount(pair_item)).tolist()}
     if dims != {np.shape(tastes)[1]}:
         raise ValueError(f"taste dim {np.shape(tastes)[1]} does not match frame embedding dim(s) {sorted(dims)}")
     tastes_t = torch.as_tensor(np.ascontiguousarray(tastes, dtype=np.float32), device=device)
@@ -98,8 +107,8 @@ def score_pairs(tastes: np.ndarray, pair_user: np.ndarray, pair_item: np.ndarray
         block_items = [it for it, _ in block]
         bank = space.frames(items, block_items, frame_count)
         usable = _usable(items, block_items, frame_count, use_quality, device)
-        _score_block(tastes_t, pair_user, block, bank, usable, wl, stride, prev, frame_margin, clip_margin,
-                     space, out)
+        _score_block(tastes_t, pair_user, block, bank, usable, min(length, frame_count) if per_pair_wl is None
+                     else per_pair_wl, stride, prev, frame_margin, clip_margin, space, out)
     return out
 
 
@@ -126,14 +135,16 @@ def _empty_choices(n: int) -> PairChoices:
 
 def _blocks(pair_item: np.ndarray, n_frames: np.ndarray, chunk_rows: int):
     """Yield (frame_count, [(item, pair positions), ...]) blocks within the row budget."""
-    order = np.argsort(pair_item, kind="stable")
-    items, starts, counts = np.unique(pair_item[order], return_index=True, return_counts=True)
+    order = _stable_order(pair_item, len(n_frames))
+    counts = np.bincount(pair_item, minlength=len(n_frames))
+    ends = np.cumsum(counts)
+    items = np.flatnonzero(counts)
     by_frames: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
-    for item, start, count in zip(items.tolist(), starts.tolist(), counts.tolist()):
+    for item, start, end in zip(items.tolist(), (ends - counts)[items].tolist(), ends[items].tolist()):
         frames = int(n_frames[item])
         piece = max(1, chunk_rows - frames)  # an item wider than a block is split
-        for s in range(start, start + count, piece):
-            by_frames[frames].append((item, order[s:min(s + piece, start + count)]))
+        for s in range(start, end, piece):
+            by_frames[frames].append((item, order[s:min(s + piece, end)]))
     for frames in sorted(by_frames):
         segments = sorted(by_frames[frames], key=lambda seg: (len(seg[1]), seg[0]))
         block: list[tuple[int, np.ndarray]] = []
@@ -144,6 +155,16 @@ def _blocks(pair_item: np.ndarray, n_frames: np.ndarray, chunk_rows: int):
             block.append(seg)
         if block:
             yield frames, block
+
+
+def _stable_order(pair_item: np.ndarray, n_items: int) -> np.ndarray:
+    """Pair positions grouped by item, in input order within an item (``argsort(kind="stable")``).
+
+    Item ids below 2**16 are sorted as uint16, for which numpy's stable sort is a radix sort:
+    linear, several times faster than the merge sort it uses for int64 on a million pairs.
+    """
+    keys = pair_item.astype(np.uint16) if n_items <= 1 << 16 else pair_item
+    return np.argsort(keys, kind="stable")
 
 
 def _usable(items: Sequence[ItemFrames], block_items: list[int], frame_count: int, use_quality: bool,
@@ -163,78 +184,155 @@ def _usable(items: Sequence[ItemFrames], block_items: list[int], frame_count: in
 
 
 def _score_block(tastes_t: torch.Tensor, pair_user: np.ndarray, block: list[tuple[int, np.ndarray]],
-                 bank: torch.Tensor, usable: torch.Tensor | None, wl: np.ndarray, stride: int,
-                 prev: PreviousChoices, frame_margin: float, clip_margin: float, space: _Workspace,
+                 bank: torch.Tensor, usable: torch.Tensor | None, wl: np.ndarray | int, stride: int,
+                 prev: PreviousChoices | None, frame_margin: float, clip_margin: float, space: _Workspace,
                  out: PairChoices) -> None:
-    """One bmm for the block, then argmax / window means / stability on its (pairs, frames) sims."""
+    """One bmm for the block, then argmax / window means / stability, written into ``out``.
+
+    ``wl`` is the per-pair window length array, or the block's one length; ``prev`` is None
+    when no pair has a previous choice (then no per-pair lookups are made at all).
+
+    The reductions run on the padded (items * width, frames) product as it comes out of the
+    bmm (the planner keeps padding small: 0.5% of rows in the benchmark) and only their per-pair
+    results are picked: cheaper than first copying the valid rows out; each row's arithmetic,
+    hence every choice and tie, is unchanged.
+    """
     device = bank.device
-    widths = [len(positions) for _, positions in block]
-    width = max(widths)
-    user_idx = np.zeros((len(block), width), dtype=np.int64)  # padding cells read user 0, then are dropped
-    valid = np.zeros((len(block), width), dtype=bool)
-    for row, (_, positions) in enumerate(block):
-        user_idx[row, :len(positions)] = pair_user[positions]
-        valid[row, :len(positions)] = True
-    pos = np.concatenate([positions for _, positions in block])  # row-major order of the valid cells
-    gathered = space.tastes[:user_idx.size]
-    torch.index_select(tastes_t, 0, torch.as_tensor(user_idx.ravel(), device=device), out=gathered)
-    sims = torch.bmm(gathered.view(len(block), width, -1), bank.transpose(1, 2))  # (items, width, frames)
-    sims = sims[torch.as_tensor(valid, device=device)]  # (pairs, frames), rows in the order of ``pos``
-    n_pairs, n_frames = sims.shape
-    rows = torch.arange(n_pairs, device=device)
+    grid = _Grid.of(pair_user, block)
+    gathered = space.tastes[:grid.users.size]
+    torch.index_select(tastes_t, 0, torch.as_tensor(grid.users, device=device), out=gathered)
+    sims3 = torch.bmm(gathered.view(len(block), grid.width, -1), bank.transpose(1, 2))  # (items, width, frames)
+    cells = torch.as_tensor(grid.cells, device=device)
+    _choose(sims3, cells, grid, usable, wl, stride, prev, frame_margin, clip_margin, out)
 
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(a, device=device)
 
-    ok = None
-    if usable is not None:
-        ok = usable[t(np.repeat(np.arange(len(block)), widths))]
-    best_score, best_idx = (sims if ok is None else sims.masked_fill(~ok, float("-inf"))).max(dim=1)
-    prev_f = t(prev.frame_idx[pos])
-    prev_c = prev_f.clamp(0, n_frames - 1)
-    has = (prev_f >= 0) & (prev_f < n_frames)
-    if ok is not None:
-        has &= ok[rows, prev_c]
-    prev_score = sims[rows, prev_c]
-    keep = has & (best_score - prev_score <= frame_margin)
-    frame_idx = torch.where(keep, prev_c, best_idx)
-    frame_score = torch.where(keep, prev_score, best_score)
-
-    w_len = t(wl[pos])
-    w_start = torch.zeros(n_pairs, dtype=torch.int64, device=device)
-    clip_score = torch.zeros(n_pairs, dtype=sims.dtype, device=device)
-    for length in torch.unique(w_len).tolist():
-        sel = torch.nonzero(w_len == length).squeeze(1)
-        part = sims if len(sel) == n_pairs else sims[sel]
-        means, starts = window_means(part, length, min(stride, length))
-        score, best = means.max(dim=1)
-        w_start[sel], clip_score[sel] = t(np.asarray(starts))[best], score
-    prev_clip, keep_w = _previous_windows(sims, t(prev.window_start[pos]), t(prev.window_end[pos]), clip_score,
-                                          clip_margin)
-    ps_c = t(prev.window_start[pos]).clamp(0, n_frames - 1)
-    pe_c = t(prev.window_end[pos]).clamp(0, n_frames - 1)
+def _choose(sims3: torch.Tensor, cells: torch.Tensor, grid: "_Grid", usable: torch.Tensor | None,
+            wl: np.ndarray | int, stride: int, prev: PreviousChoices | None, frame_margin: float, clip_margin: float,
+            out: PairChoices) -> None:
+    """Frame argmax, window means and stability on a block's (items, width, frames) product."""
+    device = sims3.device
+    sims = sims3.view(-1, sims3.shape[2])  # one row per grid cell
+    pos = grid.pos
+    masked = sims3 if usable is None else sims3.masked_fill(~usable[:, None, :], float("-inf"))
+    best_score, best_idx = (t.reshape(-1).index_select(0, cells) for t in masked.max(dim=2))
+    frame_idx, frame_score, kept_frame = best_idx, best_score, torch.zeros_like(best_idx, dtype=torch.bool)
+    if prev is not None:
+        frame_idx, frame_score, kept_frame = _keep_previous_frames(sims, cells, grid, usable, best_idx, best_score,
+                                                                   prev.frame_idx[pos], frame_margin)
+    w_len = wl if isinstance(wl, int) else wl[pos]
+    w_start, clip_score = _best_windows(sims, cells, w_len, stride)
+    w_end = w_start + (w_len if isinstance(w_len, int) else torch.as_tensor(w_len, device=device)) - 1
+    kept_window = torch.zeros_like(kept_frame)
+    if prev is not None:
+        w_start, w_end, clip_score, kept_window = _keep_previous_windows(
+            sims, cells, prev.window_start[pos], prev.window_end[pos], w_start, w_end, clip_score, clip_margin)
 
     out.frame_idx[pos] = frame_idx.cpu().numpy()
     out.frame_score[pos] = frame_score.cpu().numpy()
-    out.kept_frame[pos] = (keep & (best_idx != prev_c)).cpu().numpy()
-    out.window_start[pos] = torch.where(keep_w, ps_c, w_start).cpu().numpy()
-    out.window_end[pos] = torch.where(keep_w, pe_c, w_start + w_len - 1).cpu().numpy()
-    out.clip_score[pos] = torch.where(keep_w, prev_clip, clip_score).cpu().numpy()
-    out.kept_window[pos] = (keep_w & ((ps_c != w_start) | (pe_c != w_start + w_len - 1))).cpu().numpy()
+    out.kept_frame[pos] = kept_frame.cpu().numpy()
+    out.window_start[pos] = w_start.cpu().numpy()
+    out.window_end[pos] = w_end.cpu().numpy()
+    out.clip_score[pos] = clip_score.cpu().numpy()
+    out.kept_window[pos] = kept_window.cpu().numpy()
 
 
-def _previous_windows(sims: torch.Tensor, ps: torch.Tensor, pe: torch.Tensor, best: torch.Tensor,
-                      margin: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean of each pair's previous window, whether to keep it); computed only where one exists."""
+@dataclass(frozen=True)
+class _Grid:
+    """Where a block's pairs sit in its padded (items, width) grid of bmm rows."""
+
+    pos: np.ndarray  # (n,) the pairs, in row-major cell order
+    cells: np.ndarray  # (n,) flat grid cell of each pair
+    users: np.ndarray  # (items * width,) taste row per cell; padding cells read user 0 and are never picked
+    rows: np.ndarray  # (n,) block row (item) of each pair
+    width: int
+
+    @classmethod
+    def of(cls, pair_user: np.ndarray, block: list[tuple[int, np.ndarray]]) -> "_Grid":
+        """Vectorised: one concatenate and a few repeats, no per-segment Python work on big arrays."""
+        widths = np.fromiter((len(positions) for _, positions in block), np.int64, len(block))
+        width = int(widths.max())
+        pos = np.concatenate([positions for _, positions in block])
+        rows = np.repeat(np.arange(len(block)), widths)
+        cells = np.arange(len(pos)) + np.repeat(np.arange(len(block)) * width - (np.cumsum(widths) - widths), widths)
+        users = np.zeros(len(block) * width, np.int64)
+        users[cells] = pair_user[pos]
+        return cls(pos, cells, users, rows, width)
+
+
+def _keep_previous_frames(sims: torch.Tensor, cells: torch.Tensor, grid: _Grid, usable: torch.Tensor | None,
+                          best_idx: torch.Tensor, best_score: torch.Tensor, prev_frame: np.ndarray,
+                          margin: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(frame, score, kept) per pair: yesterday's frame stays unless today's best beats it by > margin.
+
+    A usable previous frame is one in range and, under the quality mask, not poor today.
+    """
+    if not (prev_frame >= 0).any():  # no pair of this block has one: skip the gathers
+        return best_idx, best_score, torch.zeros_like(best_idx, dtype=torch.bool)
     n_frames = sims.shape[1]
-    has = (ps >= 0) & (pe >= ps) & (pe < n_frames)
-    prev_clip = torch.zeros_like(best)
-    keep = torch.zeros_like(has)
-    idx = torch.nonzero(has).squeeze(1)
-    if len(idx):
-        csum = torch.nn.functional.pad(sims[idx].double().cumsum(dim=1), (1, 0))
-        r = torch.arange(len(idx), device=sims.device)
-        means = ((csum[r, pe[idx] + 1] - csum[r, ps[idx]]) / (pe[idx] - ps[idx] + 1)).to(best.dtype)
-        prev_clip[idx] = means
-        keep[idx] = best[idx] - means <= margin
-    return prev_clip, keep
+    prev_f = torch.as_tensor(prev_frame, device=sims.device)
+    prev_c = prev_f.clamp(0, n_frames - 1)
+    has = (prev_f >= 0) & (prev_f < n_frames)
+    if usable is not None:
+        has &= usable[torch.as_tensor(grid.rows, device=sims.device), prev_c]
+    prev_score = sims[cells, prev_c]
+    keep = has & (best_score - prev_score <= margin)
+    return (torch.where(keep, prev_c, best_idx), torch.where(keep, prev_score, best_score),
+            keep & (best_idx != prev_c))
+
+
+def _best_windows(sims: torch.Tensor, cells: torch.Tensor, w_len: np.ndarray | int,
+                  stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start, mean) of each pair's best clip window, one ``window_means`` per distinct length.
+
+    With one length (the usual case) the means run over every grid row at once, padding
+    included, and the pairs' rows are picked afterwards: no copy of the similarity rows.
+    """
+    device = sims.device
+    if isinstance(w_len, int):
+        lengths = np.array([w_len])
+    else:
+        lengths = np.unique(w_len) if w_len.min() != w_len.max() else w_len[:1]
+    if len(lengths) == 1:
+        length = int(lengths[0])
+        means, starts = window_means(sims, length, min(stride, length))
+        score, best = means.max(dim=1)
+        return (torch.as_tensor(np.asarray(starts), device=device).index_select(0, best.index_select(0, cells)),
+                score.index_select(0, cells))
+    w_start = torch.zeros(len(cells), dtype=torch.int64, device=device)
+    clip_score = torch.zeros(len(cells), dtype=sims.dtype, device=device)
+    for length in lengths.tolist():
+        sel = torch.as_tensor(np.flatnonzero(w_len == length), device=device)
+        means, starts = window_means(sims.index_select(0, cells.index_select(0, sel)), length, min(stride, length))
+        score, best = means.max(dim=1)
+        w_start[sel], clip_score[sel] = torch.as_tensor(np.asarray(starts), device=device)[best], score
+    return w_start, clip_score
+
+
+def _keep_previous_windows(sims: torch.Tensor, cells: torch.Tensor, prev_start: np.ndarray, prev_end: np.ndarray,
+                           w_start: torch.Tensor, w_end: torch.Tensor, clip_score: torch.Tensor, margin: float
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(start, end, mean, kept) per pair: yesterday's window stays unless today's best beats it by > margin.
+
+    Yesterday's mean is recomputed with today's taste (float64 cumsum), only where one exists.
+    """
+    n_frames = sims.shape[1]
+    has = (prev_start >= 0) & (prev_end >= prev_start) & (prev_end < n_frames)
+    idx_np = np.flatnonzero(has)
+    if not len(idx_np):
+        return w_start, w_end, clip_score, torch.zeros_like(w_start, dtype=torch.bool)
+    device = sims.device
+    idx = torch.as_tensor(idx_np, device=device)
+    ps, pe = torch.as_tensor(prev_start[idx_np], device=device), torch.as_tensor(prev_end[idx_np], device=device)
+    csum = torch.nn.functional.pad(sims.index_select(0, cells.index_select(0, idx)).double().cumsum(dim=1), (1, 0))
+    r = torch.arange(len(idx), device=device)
+    means = ((csum[r, pe + 1] - csum[r, ps]) / (pe - ps + 1)).to(clip_score.dtype)
+    keep_some = clip_score[idx] - means <= margin
+    keep = torch.zeros_like(w_start, dtype=torch.bool)
+    keep[idx] = keep_some
+    moved = (ps != w_start[idx]) | (pe != w_end[idx])
+    kept = torch.zeros_like(keep)
+    kept[idx] = keep_some & moved
+    new_start, new_end, new_score = w_start.clone(), w_end.clone(), clip_score.clone()
+    k = idx[keep_some]
+    new_start[k], new_end[k], new_score[k] = ps[keep_some], pe[keep_some], means[keep_some]
+    return new_start, new_end, new_score, kept

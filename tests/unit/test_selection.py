@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generec_core.editor.clip_length import ClipBounds, sampling_step, window_length, window_lengths
 from generec_core.editor.scorer import PreviousChoices, score_pairs
@@ -188,3 +190,66 @@ def test_scorer_on_cuda_matches_cpu():
     gpu = score_pairs(tastes, pair_user, pair_item, items, length=8, stride=4, chunk_rows=256, device="cuda")
     assert np.array_equal(cpu.frame_idx, gpu.frame_idx) and np.array_equal(cpu.window_start, gpu.window_start)
     assert np.allclose(cpu.frame_score, gpu.frame_score, atol=1e-5)
+
+
+# --- the scorer's policies against a per-pair reading, on generated inputs full of exact ties -----
+
+
+def _policy_choice(sims, poor, use_quality, length, stride, wl, prev_f, prev_s, prev_e, frame_margin, clip_margin):
+    """One pair, read directly from the scorer's docstring: (frame, kept, start, end, clip mean, kept)."""
+    n = len(sims)
+    ok = np.ones(n, bool) if not use_quality or poor is None or poor.all() else ~poor
+    best = int(np.argmax(np.where(ok, sims, -np.inf)))  # first of equal maxima
+    frame = prev_f if 0 <= prev_f < n and ok[prev_f] and sims[best] - sims[prev_f] <= frame_margin else best
+    span = min(max(wl, 1), n)
+    starts = window_starts(n, span, min(stride, span))
+    means = [sims[s:s + span].mean() for s in starts]
+    start = starts[int(np.argmax(means))]
+    clip = (start, start + span - 1, max(means))
+    if 0 <= prev_s <= prev_e < n and clip[2] - sims[prev_s:prev_e + 1].mean() <= clip_margin:
+        clip = (prev_s, prev_e, sims[prev_s:prev_e + 1].mean())
+    return frame, frame != best, *clip, clip[:2] != (start, start + span - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), chunk_rows=st.sampled_from([64, 100, 4096]), use_quality=st.booleans(),
+       mixed_lengths=st.booleans(), with_previous=st.booleans(), length=st.integers(1, 8), stride=st.integers(1, 5),
+       frame_margin=st.sampled_from([0.0, 0.5, 1.5]), clip_margin=st.sampled_from([0.0, 0.5 / 840, 100.5 / 840]))
+def test_scorer_policies_match_a_per_pair_reading(seed, chunk_rows, use_quality, mixed_lengths, with_previous,
+                                                  length, stride, frame_margin, clip_margin):
+    """Small-integer embeddings: every cosine and window sum is exact in float32, so ties are real
+    ties and the scorer must break them exactly like the reference (first maximum). Window lengths
+    stay <= 8, so mean differences are multiples of 1/840 and the margins sit between them."""
+    rng = np.random.default_rng(seed)
+    dim, n_users, n_pairs = int(rng.integers(2, 7)), int(rng.integers(1, 20)), int(rng.integers(1, 300))
+    items = []
+    for _ in range(int(rng.integers(1, 9))):
+        n = int(rng.integers(1, 20))
+        poor = None if rng.random() < 0.3 else rng.random(n) < rng.random()
+        items.append(ItemFrames(rng.integers(-2, 3, (n, dim)).astype(np.float32), np.arange(n) * 0.2, n * 0.2, poor))
+    tastes = rng.integers(-2, 3, (n_users, dim)).astype(np.float32)
+    pair_user, pair_item = rng.integers(0, n_users, n_pairs), rng.integers(0, len(items), n_pairs)
+    wl = rng.integers(0, 9, n_pairs) if mixed_lengths else np.full(n_pairs, length)
+    prev = PreviousChoices.none(n_pairs)
+    if with_previous:
+        start = rng.integers(-2, 20, n_pairs)
+        prev = PreviousChoices(rng.integers(-2, 20, n_pairs), start, start + rng.integers(-1, 9, n_pairs))
+    got = score_pairs(tastes, pair_user, pair_item, items, length=length, stride=stride, window_len=wl,
+                      previous=prev, frame_margin=frame_margin, clip_margin=clip_margin, use_quality=use_quality,
+                      chunk_rows=chunk_rows)
+    for p in range(n_pairs):
+        item = items[pair_item[p]]
+        sims = item.embeddings.astype(np.float64) @ tastes[pair_user[p]].astype(np.float64)
+        frame, kept_frame, start, end, clip, kept_window = _policy_choice(
+            sims, item.poor, use_quality, length, stride, int(wl[p]), int(prev.frame_idx[p]),
+            int(prev.window_start[p]), int(prev.window_end[p]), frame_margin, clip_margin)
+        assert (got.frame_idx[p], got.kept_frame[p], got.frame_score[p]) == (frame, kept_frame, sims[frame])
+        assert (got.window_start[p], got.window_end[p], got.kept_window[p]) == (start, end, kept_window)
+        assert got.clip_score[p] == pytest.approx(clip, abs=1e-6)
+    plain = score_pairs(tastes, pair_user, pair_item, items, length=length, stride=stride, use_quality=False,
+                        chunk_rows=chunk_rows)
+    for i, item in enumerate(items):  # no policy asked for: the paper's reference, ties included
+        mine = np.flatnonzero(pair_item == i)  # (the scorer never strides past a window: no frame skipped)
+        ref = select_for_item(tastes[pair_user[mine]], item, length, min(stride, length)) if len(mine) else []
+        assert [(s.frame_idx, s.window_start, s.window_end) for s in ref] == list(
+            zip(plain.frame_idx[mine], plain.window_start[mine], plain.window_end[mine]))
