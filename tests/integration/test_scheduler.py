@@ -55,11 +55,16 @@ def _manifest_rows(root: Path, date: str) -> list[dict]:
 
 
 def _backfill(api: Api, log: Path, root: Path, start: str, end: str, reprocess: str) -> list[dict]:
-    status, backfill = api.call("POST", "/backfills", {
-        "dag_id": DAG_ID, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T00:00:00Z",
-        "dag_run_conf": {"root": str(root), "shards": 2}, "max_active_runs": 1,
-        "reprocess_behavior": reprocess})
-    assert status == 200, backfill
+    def create():
+        # SQLite (the standalone's DB) answers 503 "Database is locked" when the scheduler holds it: retry
+        status, body = api.call("POST", "/backfills", {
+            "dag_id": DAG_ID, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T00:00:00Z",
+            "dag_run_conf": {"root": str(root), "shards": 2}, "max_active_runs": 1,
+            "reprocess_behavior": reprocess})
+        assert status in (200, 503), body
+        return body if status == 200 else None
+
+    backfill = _wait(create, 120, "the backfill to be created", log)
 
     def done():
         _, current = api.call("GET", f"/backfills/{backfill['id']}")
