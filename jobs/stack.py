@@ -91,7 +91,7 @@ class Stack:
         if "ports" not in self.state and self.state_file.exists():
             self.state = json.loads(self.state_file.read_text())
         if "ports" not in self.state:
-            self.state["ports"] = {name: _free_port() for name in PORT_NAMES}
+            self.state["ports"] = {name: free_port() for name in PORT_NAMES}
             self._save()
         return self.state["ports"]
 
@@ -179,13 +179,13 @@ class Stack:
         env = {**os.environ, **self.airflow_env()}
         out = [
             Service("postgres", "Airflow metadata DB (managed PostgreSQL)",
-                    [_pg_bin("postgres"), "-D", str(self.postgres_dir), "-p", str(p["postgres"]),
+                    [pg_bin("postgres"), "-D", str(self.postgres_dir), "-p", str(p["postgres"]),
                      "-c", "listen_addresses=127.0.0.1", "-k", str(self.postgres_dir)],
-                    lambda: _port_open(p["postgres"]), f"127.0.0.1:{p['postgres']}", user=_postgres_user()),
+                    lambda: port_open(p["postgres"]), f"127.0.0.1:{p['postgres']}", user=postgres_user()),
             Service("redis", "Celery broker (managed Redis or SQS)",
                     [shutil.which("redis-server") or "redis-server", "--port", str(p["redis"]), "--bind", "127.0.0.1",
                      "--dir", str(d / "redis"), "--save", "", "--appendonly", "no"],
-                    lambda: _port_open(p["redis"]), f"redis://127.0.0.1:{p['redis']}"),
+                    lambda: port_open(p["redis"]), f"redis://127.0.0.1:{p['redis']}"),
             Service("s3", "object store: the catalog and every dataset (S3)",
                     [str(BIN / "weed"), "mini", f"-dir={d / 's3'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                      f"-s3.port={p['s3']}", f"-s3.config={self._s3_identities()}"],
@@ -302,8 +302,8 @@ class Stack:
         if (data / "PG_VERSION").exists():
             return
         data.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([_pg_bin("initdb"), "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8"],
-                              capture_output=True, text=True, user=_postgres_user(), cwd="/")
+        done = subprocess.run([pg_bin("initdb"), "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8"],
+                              capture_output=True, text=True, user=postgres_user(), cwd="/")
         if done.returncode:
             raise SystemExit(f"stack: initdb {data} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
@@ -360,7 +360,7 @@ def worker_name() -> str:
     return f"{name}@{socket.gethostname()}" if name else socket.getfqdn()
 
 
-def _postgres_user() -> str | None:
+def postgres_user() -> str | None:
     """PostgreSQL refuses to run as root: then it runs as Debian's ``postgres`` user."""
     return "postgres" if os.geteuid() == 0 else None
 
@@ -372,7 +372,7 @@ def _spark_home() -> Path:
     return Path(spec.origin).parent
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     """PostgreSQL's server binaries (Debian keeps them under /usr/lib/postgresql/<major>/bin)."""
     found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
     if not found:
@@ -380,13 +380,13 @@ def _pg_bin(name: str) -> str:
     return str(found)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0

@@ -4,6 +4,8 @@ tests (tests/integration/test_scheduler.py) and the browser tests (tests/ui/).
 
 Only our own triggers and backfills run: the scheduler creates no scheduled runs
 (USE_JOB_SCHEDULE=False), while the DAG keeps its nightly timetable (backfills need it).
+The metadata DB is a throwaway PostgreSQL (tests/postgres_server.py), as in production:
+Airflow refuses backfills on SQLite under concurrent access.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +22,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from postgres_server import missing, postgres_database
+
+from jobs.stack import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "generec_nightly"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Api:
@@ -48,8 +48,9 @@ class Api:
             return exc.code, json.loads(exc.read() or b"{}")
 
 
-def _wait(predicate, timeout: float, what: str, log: Path):
-    """Poll ``predicate`` every 3 s until it returns something truthy; on timeout fail with the log's tail."""
+def _wait(predicate, timeout: float, what: str, log: Path, describe=None):
+    """Poll ``predicate`` every 3 s until it returns something truthy; on timeout fail with ``describe()``
+    (what the scheduler made of it, e.g. task states) and the log's tail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -59,7 +60,25 @@ def _wait(predicate, timeout: float, what: str, log: Path):
         except (OSError, urllib.error.URLError):
             pass
         time.sleep(3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; log tail:\n{log.read_text()[-4000:]}")
+    state = ""
+    if describe is not None:
+        try:
+            state = f"; {describe()}"
+        except Exception as exc:  # noqa: BLE001 - describing must never hide the timeout itself
+            state = f"; (state unavailable: {type(exc).__name__}: {exc})"
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{state}; log tail:\n{log.read_text()[-4000:]}")
+
+
+def run_states(api: Api) -> str:
+    """Every run of ``DAG_ID`` and its unfinished tasks: what a timeout message needs to say."""
+    _, runs = api.call("GET", f"/dags/{DAG_ID}/dagRuns?limit=100")
+    lines = []
+    for run in runs.get("dag_runs", []):
+        _, tis = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances?limit=500")
+        open_tasks = sorted(f"{t['task_id']}[{t['map_index']}]={t['state']}" for t in tis.get("task_instances", [])
+                            if t["state"] not in ("success", "skipped"))
+        lines.append(f"{run['dag_run_id']} ({run['run_type']}): {run['state']} {' '.join(open_tasks)}")
+    return "runs: " + " | ".join(lines)
 
 
 def wait_for_run(api: Api, log: Path, run_id: str, timeout: float = 900) -> dict:
@@ -68,7 +87,7 @@ def wait_for_run(api: Api, log: Path, run_id: str, timeout: float = 900) -> dict
         _, current = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")
         return current if current.get("state") in ("success", "failed") else None
 
-    return _wait(finished, timeout, f"DAG run {run_id}", log)
+    return _wait(finished, timeout, f"DAG run {run_id}", log, lambda: run_states(api))
 
 
 def wait_for_file(pattern: str, folder: Path, log: Path, timeout: float = 120) -> Path:
@@ -96,12 +115,20 @@ def run_standalone(home: Path, extra_env: dict[str, str] | None = None) -> Itera
 
     ``extra_env`` is added to (and overrides) the environment, e.g. GENEREC_ROOT for the params' defaults.
     """
-    port = _free_port()
+    if missing():
+        pytest.skip(f"the Airflow standalone tests need {missing()}")
+    with postgres_database() as db_url:
+        yield from _standalone(home, db_url, extra_env)
+
+
+def _standalone(home: Path, db_url: str, extra_env: dict[str, str] | None) -> Iterator[tuple[Api, Path, int]]:
+    port = free_port()
     env = {**os.environ,
            "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__API__HOST": "127.0.0.1",
            "AIRFLOW__API__PORT": str(port),
            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
            "AIRFLOW__CORE__PARALLELISM": "2", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",

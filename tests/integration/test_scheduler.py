@@ -1,7 +1,7 @@
 """A real Airflow deployment in miniature: `airflow standalone` (scheduler, DAG processor,
-API server, triggerer) on 127.0.0.1 with a temporary AIRFLOW_HOME; the DAG is triggered
-through the REST API with params, like a person in the UI would, and must succeed; a
-backfill over three dates uses Airflow's own backfill and re-running a date is idempotent."""
+API server, triggerer) on 127.0.0.1 with a temporary AIRFLOW_HOME and a PostgreSQL metadata DB;
+the DAG is triggered through the REST API with params, like a person in the UI would, and must
+succeed; Airflow's own backfill fills the dates before it, and re-running a date is idempotent."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from airflow_standalone import DAG_ID, Api, _wait, run_standalone, wait_for_file, wait_for_run
+from airflow_standalone import DAG_ID, Api, _wait, run_standalone, run_states, wait_for_file, wait_for_run
 
 from generec_core.demo.world import build_demo_world
 
@@ -31,63 +31,52 @@ def test_bad_param_is_refused_at_trigger_time(standalone):
     assert "shards" in json.dumps(body)
 
 
-def test_rest_triggered_run_succeeds_and_publishes(standalone, tmp_path):
-    api, log = standalone
-    root = tmp_path / "world"
-    world = build_demo_world(str(root), users=30, items=8, days=2, progress=False)
-    date = world.dates[-1]
-    status, body = api.call("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
-    assert status == 200, body
-    status, run = api.call("POST", f"/dags/{DAG_ID}/dagRuns",
-                           {"logical_date": f"{date}T00:00:00Z", "conf": {"root": str(root), "shards": 2}})
-    assert status == 200, run
-    final = wait_for_run(api, log, run["dag_run_id"])
-    assert final["state"] == "success", log.read_text()[-6000:]
-    current = json.loads((root / "catalog/CURRENT").read_text())
-    assert current["date"] == date
-    rows = pq.read_table(current["manifest"].removeprefix("file://")).to_pylist()
-    assert rows and all(Path(r["thumbnail_uri"].removeprefix("file://")).is_file() for r in rows)
-
-
 def _manifest_rows(root: Path, date: str) -> list[dict]:
     path = root / f"catalog/manifests/dt={date}/run=nightly-{date}/manifest.parquet"
     return sorted(pq.read_table(path).to_pylist(), key=lambda r: (r["user_id"], r["item_id"]))
 
 
 def _backfill(api: Api, log: Path, root: Path, start: str, end: str, reprocess: str) -> list[dict]:
-    def create():
-        # SQLite (the standalone's DB) answers 503 "Database is locked" when the scheduler holds it: retry
-        status, body = api.call("POST", "/backfills", {
-            "dag_id": DAG_ID, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T00:00:00Z",
-            "dag_run_conf": {"root": str(root), "shards": 2}, "max_active_runs": 1,
-            "reprocess_behavior": reprocess})
-        assert status in (200, 503), body
-        return body if status == 200 else None
-
-    backfill = _wait(create, 120, "the backfill to be created", log)
+    status, backfill = api.call("POST", "/backfills", {
+        "dag_id": DAG_ID, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T00:00:00Z",
+        "dag_run_conf": {"root": str(root), "shards": 2}, "max_active_runs": 1, "reprocess_behavior": reprocess})
+    assert status == 200, backfill
 
     def done():
         _, current = api.call("GET", f"/backfills/{backfill['id']}")
         return current if current.get("completed_at") else None
 
-    _wait(done, 1500, f"backfill {backfill['id']}", log)
+    _wait(done, 1500, f"backfill {backfill['id']}", log, lambda: run_states(api))
     _, runs = api.call("GET", f"/dags/{DAG_ID}/dagRuns?limit=100")
     return [r for r in runs["dag_runs"] if r["run_type"] == "backfill"]
 
 
-def test_backfill_over_three_dates_then_a_rerun_is_idempotent(standalone, tmp_path):
+def test_rest_trigger_then_a_backfill_of_the_dates_before_then_an_idempotent_rerun(standalone, tmp_path):
+    """One world of three dates, four runs: the last date triggered over REST as from the UI; a backfill of
+    all three with reprocess "none" runs only the two that never ran; a backfill re-running the middle one
+    with reprocess "completed" changes nothing, and no backfill moves CURRENT back."""
     api, log = standalone
     root = tmp_path / "world"
-    # dates no other test has run: a backfill with reprocess "none" skips dates that already ran
     world = build_demo_world(str(root), users=30, items=8, days=3, end_date="2026-11-20", progress=False)
     first, middle, last = world.dates
-    api.call("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+    status, body = api.call("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+    assert status == 200, body
+    status, run = api.call("POST", f"/dags/{DAG_ID}/dagRuns",
+                           {"logical_date": f"{last}T00:00:00Z", "conf": {"root": str(root), "shards": 2}})
+    assert status == 200, run
+    final = wait_for_run(api, log, run["dag_run_id"])
+    assert final["state"] == "success", log.read_text()[-6000:]
+    current = json.loads((root / "catalog/CURRENT").read_text())
+    assert current["date"] == last
+    rows = pq.read_table(current["manifest"].removeprefix("file://")).to_pylist()
+    assert rows and all(Path(r["thumbnail_uri"].removeprefix("file://")).is_file() for r in rows)
+
     runs = _backfill(api, log, root, first, last, "none")
     by_date = {r["logical_date"][:10]: r["state"] for r in runs}
-    assert by_date == {first: "success", middle: "success", last: "success"}, log.read_text()[-6000:]
+    assert by_date == {first: "success", middle: "success"}, log.read_text()[-6000:]
     for date in world.dates:
         assert _manifest_rows(root, date), date
-    assert json.loads((root / "catalog/CURRENT").read_text())["date"] == last
+    assert json.loads((root / "catalog/CURRENT").read_text())["date"] == last, "a backfill moved CURRENT back"
 
     before = _manifest_rows(root, middle)
     assets = sorted(p.name for p in (root / "catalog/assets").iterdir())
