@@ -115,8 +115,9 @@ def run_standalone(home: Path, extra_env: dict[str, str] | None = None) -> Itera
 
     ``extra_env`` is added to (and overrides) the environment, e.g. GENEREC_ROOT for the params' defaults.
     """
-    if missing():
-        pytest.skip(f"the Airflow standalone tests need {missing()}")
+    absent = missing()
+    if absent:
+        pytest.skip(f"the Airflow standalone tests need {absent}")
     with postgres_database() as db_url:
         yield from _standalone(home, db_url, extra_env)
 

@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from postgres_server import missing as postgres_missing
 
 from generec_core.demo.world import build_demo_world
 from jobs.stack import BUCKET, Stack
@@ -42,12 +43,12 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow]
 def _missing() -> str | None:
     if not shutil.which("redis-server"):
         return "redis-server (apt-get install redis-server)"
-    if not (shutil.which("postgres") or list(Path("/usr/lib/postgresql").glob("*/bin/postgres"))):
-        return "PostgreSQL (apt-get install postgresql)"
+    postgres = postgres_missing()
+    if postgres:
+        return postgres
     try:
         import airflow.providers.celery  # noqa: F401
         import asyncpg  # noqa: F401
-        import psycopg2  # noqa: F401
     except ImportError as exc:
         return f"the deploy extra ({exc.name}): pip install -e '.[deploy]'"
     return None
