@@ -372,12 +372,18 @@ def _spark_home() -> Path:
     return Path(spec.origin).parent
 
 
-def pg_bin(name: str) -> str:
-    """PostgreSQL's server binaries (Debian keeps them under /usr/lib/postgresql/<major>/bin)."""
+def find_pg_bin(name: str) -> str | None:
+    """A PostgreSQL server binary, or None (Debian keeps them under /usr/lib/postgresql/<major>/bin)."""
     found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
+    return str(found) if found else None
+
+
+def pg_bin(name: str) -> str:
+    """``find_pg_bin``, or exit naming the package to install."""
+    found = find_pg_bin(name)
     if not found:
         raise SystemExit(f"stack: PostgreSQL's {name} is not installed (apt-get install postgresql)")
-    return str(found)
+    return found
 
 
 def free_port() -> int:

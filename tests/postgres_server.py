@@ -12,18 +12,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from jobs.stack import free_port, pg_bin, port_open, postgres_user
+from jobs.stack import find_pg_bin, free_port, pg_bin, port_open, postgres_user
 
 
 def missing() -> str | None:
     """What is not installed for a PostgreSQL here, or None."""
-    if not (shutil.which("postgres") or list(Path("/usr/lib/postgresql").glob("*/bin/postgres"))):
+    if not find_pg_bin("postgres"):
         return "PostgreSQL (apt-get install postgresql)"
     try:
         import psycopg2  # noqa: F401
@@ -75,6 +76,6 @@ def postgres_database(name: str = "airflow") -> Iterator[str]:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         shutil.rmtree(data, ignore_errors=True)
