@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -47,3 +50,22 @@ def s3(s3_server, monkeypatch):
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(key, raising=False)
     yield s3_server, f"s3://{s3_server.create_bucket()}/generec"
+
+
+@pytest.fixture(scope="session")
+def two_night_demo(tmp_path_factory) -> tuple[Path, Path]:
+    """``generec demo --users 24 --items 8 --days 2 --shards 2 --nights 1`` through the real DAG: the tiny world's
+    last day (2026-11-24, default generators), then a simulated audience's night (2026-11-25). ``(root, airflow
+    home)``.
+
+    Shared by the generation and the learning modules: one world and two nights instead of two worlds and three
+    nights. The
+    generation tests re-run stages of 2026-11-24 only; a re-run of an older date never touches the later night's
+    outputs, which are what the learning tests read, nor CURRENT."""
+    root, home = tmp_path_factory.mktemp("two-night-world"), tmp_path_factory.mktemp("two-night-airflow")
+    env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "demo", "--root", str(root), "--users", "24", "--items",
+                           "8", "--days", "2", "--shards", "2", "--nights", "1"], cwd=Path(__file__).parents[1],
+                          env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return root, home

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from generec_core.datasets.catalog import read_created_items
 from generec_core.datasets.generated import read_shown_rows
 from generec_core.datasets.layout import Layout
 from generec_core.datasets.staged import staged_shards
@@ -37,8 +38,8 @@ def _path(uri: str) -> Path:
 
 
 def _manifest(root: Path) -> list[dict]:
-    current = json.loads((root / "catalog/CURRENT").read_text())
-    return pq.read_table(_path(current["manifest"])).to_pylist()
+    """The date's published manifest (the shared world's CURRENT is the later, simulated night)."""
+    return pq.read_table(root / f"catalog/manifests/dt={DATE}/run={RUN}/manifest.parquet").to_pylist()
 
 
 def _staged_rows(root: Path) -> list[dict]:
@@ -48,12 +49,9 @@ def _staged_rows(root: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A tiny demo world whose nightly run used the default (neural-style) generator."""
-    root, home = tmp_path_factory.mktemp("gen-world"), tmp_path_factory.mktemp("gen-airflow")
-    proc = _generec(["demo", "--root", str(root), "--users", "24", "--items", "8", "--days", "2", "--shards", "2"], home)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return root, home
+def world(two_night_demo):
+    """A tiny demo world whose nightly run of DATE used the default (neural-style) generator (``conftest``)."""
+    return two_night_demo
 
 
 def test_neural_style_thumbnails_and_edited_clips_are_published_with_lineage(world):
@@ -83,8 +81,7 @@ def test_neural_style_thumbnails_and_edited_clips_are_published_with_lineage(wor
 
 
 def _created(root: Path) -> list[dict]:
-    current = json.loads((root / "catalog/CURRENT").read_text())
-    return pq.read_table(_path(current["created"])).to_pylist() if "created" in current else []
+    return read_created_items(Layout(file_uri(root)), DATE, RUN)
 
 
 def test_created_items_are_gated_published_and_shown_to_their_audience(world):
@@ -130,7 +127,7 @@ def test_rerunning_the_date_replaces_its_created_items(world):
     after_rows = sorted(_manifest(root), key=lambda r: (r["user_id"], r["item_id"]))
     assert _created(root) == before_items and after_rows == before_rows  # byte-identical files, same names
     assert len({(r["user_id"], r["item_id"]) for r in after_rows}) == len(after_rows)
-    assert len(list((root / "catalog/created").rglob("*.parquet"))) == 1
+    assert len(list((root / f"catalog/created/dt={DATE}").rglob("*.parquet"))) == 1
 
 
 def test_noise_from_a_random_diffusion_model_falls_back_to_selected_frames(world, tmp_path):

@@ -4,27 +4,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 NIGHT = "2026-11-25"  # the demo's last day is 2026-11-24
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    root, home = tmp_path_factory.mktemp("loop-world"), tmp_path_factory.mktemp("loop-airflow")
-    env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
-    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "demo", "--root", str(root), "--users", "24", "--items",
-                           "8", "--days", "2", "--shards", "2", "--nights", "1"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1500)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+def world(two_night_demo):
+    """The demo night and the simulated audience's night after it (``conftest``)."""
+    root, _home = two_night_demo
     return root
 
 
