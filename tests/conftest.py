@@ -17,25 +17,14 @@ settings.register_profile("long", max_examples=100, deadline=None, suppress_heal
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-# Modules that share a session-scoped fixture, so under ``make test`` (pytest-xdist, ``--dist loadfile``) they
-# run on one worker and the fixture is built once: module -> the module it goes with.
-SAME_WORKER = {"tests/integration/test_learning_dag.py": "tests/integration/test_generation_dag.py"}
-
-
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it, never called
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """``--dist loadfile``, where the modules of ``SAME_WORKER`` count as one file. (xdist's own ``loadgroup`` cannot
-    be used: under pytest 9 its ``xdist_group`` marks no longer reach the scheduler.)"""
+    """``--dist loadfile`` (``make test``) spreads modules by cost and keeps shared worlds on one worker."""
     if config.getvalue("dist") != "loadfile":
         return None
-    from xdist.scheduler import LoadFileScheduling
+    from xdist_scheduling import CostOrderedLoadFile
 
-    class LoadFileWithSharedWorlds(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = super()._split_scope(nodeid)
-            return SAME_WORKER.get(module, module)
-
-    return LoadFileWithSharedWorlds(config, log)
+    return CostOrderedLoadFile(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +70,8 @@ def two_night_demo(tmp_path_factory) -> tuple[Path, Path]:
 
     Shared by the generation and the learning modules: one world and two nights instead of two worlds and three
     nights. The generation tests re-run stages of 2026-11-24 only; a re-run of an older date never touches the later
-    night's outputs, which are what the learning tests read, nor CURRENT. ``SAME_WORKER`` keeps both modules on one
-    xdist worker, so one worker builds it."""
+    night's outputs, which are what the learning tests read, nor CURRENT. ``xdist_scheduling.SAME_WORKER`` keeps
+    both modules on one xdist worker, so one worker builds it."""
     root, home = tmp_path_factory.mktemp("two-night-world"), tmp_path_factory.mktemp("two-night-airflow")
     env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
     proc = subprocess.run([sys.executable, "-m", "jobs.cli", "demo", "--root", str(root), "--users", "24", "--items",
