@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from generec_core.datasets.catalog import read_created_items
+from generec_core.datasets.catalog import read_created_items, read_rows
 from generec_core.datasets.generated import read_shown_rows
 from generec_core.datasets.layout import Layout
 from generec_core.datasets.staged import staged_shards
@@ -39,7 +39,8 @@ def _path(uri: str) -> Path:
 
 def _manifest(root: Path) -> list[dict]:
     """The date's published manifest (the shared world's CURRENT is the later, simulated night)."""
-    return pq.read_table(root / f"catalog/manifests/dt={DATE}/run={RUN}/manifest.parquet").to_pylist()
+    layout = Layout(file_uri(root))
+    return read_rows(layout, layout.manifest(DATE, RUN))
 
 
 def _staged_rows(root: Path) -> list[dict]:
