@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(VENV)/bin/generec demo
 
 # Two workers (pytest-xdist): the suite waits on JVMs, schedulers and servers about half the time (measured serially:
-# 0.53 of a core busy on average). A module's tests stay on one worker (--dist loadfile; tests/conftest.py), so each
-# module-scoped fixture runs once. TEST_WORKERS=0 runs serially.
+# 0.53 of a core busy on average). A module's tests stay on one worker (--dist loadfile; tests/xdist_scheduling.py),
+# so each module-scoped fixture runs once. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
