@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from generec_cli import run_generec
 from hypothesis import HealthCheck, settings
 
 # Generated-input tests: a few fixed examples in CI, hundreds on demand (HYPOTHESIS_PROFILE=long).
@@ -73,9 +72,7 @@ def two_night_demo(tmp_path_factory) -> tuple[Path, Path]:
     night's outputs, which are what the learning tests read, nor CURRENT. ``xdist_scheduling.SAME_WORKER`` keeps
     both modules on one xdist worker, so one worker builds it."""
     root, home = tmp_path_factory.mktemp("two-night-world"), tmp_path_factory.mktemp("two-night-airflow")
-    env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
-    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "demo", "--root", str(root), "--users", "24", "--items",
-                           "8", "--days", "2", "--shards", "2", "--nights", "1"], cwd=Path(__file__).parents[1],
-                          env=env, capture_output=True, text=True, timeout=1500)
+    proc = run_generec(["demo", "--root", str(root), "--users", "24", "--items", "8", "--days", "2", "--shards", "2",
+                        "--nights", "1"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return root, home

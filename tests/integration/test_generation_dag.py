@@ -7,13 +7,11 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from generec_cli import run_generec
 
 from generec_core.datasets.catalog import read_created_items, read_rows
 from generec_core.datasets.generated import read_shown_rows
@@ -21,16 +19,9 @@ from generec_core.datasets.layout import Layout
 from generec_core.datasets.staged import staged_shards
 from generec_core.storage import file_uri
 
-REPO = Path(__file__).resolve().parents[2]
 DATE = "2026-11-24"
 RUN = f"nightly-{DATE}"
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
-
-
-def _generec(args: list[str], airflow_home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(airflow_home), "SPARK_LOCAL_IP": "127.0.0.1"}
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1500)
 
 
 def _path(uri: str) -> Path:
@@ -122,7 +113,7 @@ def test_created_items_are_gated_published_and_shown_to_their_audience(world):
 def test_rerunning_the_date_replaces_its_created_items(world):
     root, home = world
     before_items, before_rows = _created(root), sorted(_manifest(root), key=lambda r: (r["user_id"], r["item_id"]))
-    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--stages", "create,gate,publish"],
+    proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--stages", "create,gate,publish"],
                     home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     after_rows = sorted(_manifest(root), key=lambda r: (r["user_id"], r["item_id"]))
@@ -137,7 +128,7 @@ def test_noise_from_a_random_diffusion_model_falls_back_to_selected_frames(world
     root, home = world
     model_dir = tmp_path / "tiny-sd-turbo"  # turbo family: 2 steps, no CFG, native 64 px
     tiny_sd_pipeline().save_pretrained(model_dir)
-    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2",
+    proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2",
                      "--stages", "generate,gate,publish,report",
                      "--param", "generator_backend=diffusers", "--param", f"generator_model={model_dir}"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
@@ -168,7 +159,7 @@ def test_created_videos_of_random_diffusion_keyframes_reach_nobody(world, tmp_pa
     root, home = world
     model_dir = tmp_path / "tiny-sd-turbo"
     tiny_sd_pipeline().save_pretrained(model_dir)
-    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--stages", "create,gate,publish",
+    proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--stages", "create,gate,publish",
                      "--param", "creator_backend=diffusers", "--param", f"generator_model={model_dir}"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     staged = pq.read_table(root / f"work/run={RUN}/created/items.parquet").to_pylist()

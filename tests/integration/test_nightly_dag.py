@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from generec_cli import run_generec
 from PIL import Image
 from video_fixtures import encode_mp4
 
@@ -19,12 +20,6 @@ from generec_core.demo import build_demo_world
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
-
-
-def _generec(args: list[str], airflow_home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(airflow_home), "SPARK_LOCAL_IP": "127.0.0.1"}
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
 
 
 def _mp4_duration(path: Path) -> tuple[float, float]:
@@ -88,7 +83,7 @@ def demo_run(tmp_path_factory):
     world = build_demo_world(str(root), users=40, items=12, days=2, progress=False)
     assert world.dates[-1] == DATE
     _spoil_the_day(root)
-    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2"], home)
+    proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return root, home, proc
 
@@ -233,7 +228,7 @@ def test_rerunning_the_date_gives_the_same_catalog(demo_run):
     root, home, _ = demo_run
     _, before = _manifest(root)
     assets_before = sorted(p.name for p in (root / "catalog/assets").iterdir())
-    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2"], home)
+    proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2"], home)
     assert proc.returncode == 0, proc.stderr[-6000:]
     _, after = _manifest(root)
     assert after == before
@@ -249,7 +244,7 @@ def test_a_dry_run_succeeds_says_so_and_leaves_the_catalog_untouched(demo_run):
     current_before = (root / "catalog/CURRENT").read_bytes()
     manifests_before = sorted((p, p.read_bytes()) for p in (root / "catalog/manifests").rglob("*.parquet"))
     pages_before = set(_attempt_pages(root))
-    proc = _generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--param", "dry_run=true"], home)
+    proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--param", "dry_run=true"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert (root / "catalog/CURRENT").read_bytes() == current_before
     assert sorted((p, p.read_bytes()) for p in (root / "catalog/manifests").rglob("*.parquet")) == manifests_before
@@ -264,7 +259,7 @@ def test_an_unknown_conf_key_is_refused_before_anything_is_written(demo_run):
     root, home, _ = demo_run
     watched = [root / "catalog", root / "work", root / "features", root / "lake"]
     before = {p: p.stat().st_mtime_ns for top in watched if top.exists() for p in top.rglob("*")}
-    proc = _generec(["run", "--root", str(root), "--date", DATE, "--param", "dryrun=true"], home)
+    proc = run_generec(["run", "--root", str(root), "--date", DATE, "--param", "dryrun=true"], home)
     assert proc.returncode == 1
     assert {p: p.stat().st_mtime_ns for top in watched if top.exists() for p in top.rglob("*")} == before
     summaries = [json.loads(p.read_text()) for p in (root / "reports").glob("attempt=*/failure.json")]
