@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,13 @@ if __name__ == "__main__":  # --write-readme: replace the README's datasets tabl
     if "--write-readme" in sys.argv:
         readme.write_text(text[:start] + datasets_table() + text[end:])
     print(datasets_table())
+
+
+def test_importing_a_stage_leaves_scikit_learn_to_those_that_cluster():
+    """Every Airflow task is a fresh process that imports its stage: scikit-learn (~1 s) is imported only when
+    k-means runs (``generation.kmeans``), not by the many stages that reach the palettes through their imports."""
+    names = [f"{STAGES_PKG}.{stage.name}" for stage in STAGES]
+    probe = f"import sys; {'; '.join(f'import {n}' for n in names)}; print('sklearn' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "False"
