@@ -25,7 +25,7 @@ from generec_core.storage import file_uri, storage_for
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.s3, pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
-WORLD = ["--users", "40", "--items", "12", "--days", "2", "--shards", "2"]
+WORLD = ["--users", "24", "--items", "8", "--days", "2", "--shards", "2"]  # every asset kind, created items included
 URI_COLUMNS = ("thumbnail_uri", "cover_uri", "clip_uri")
 
 
