@@ -12,9 +12,12 @@ x its frames), so cost is proportional to candidate pairs, never to users x all 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 TIME_TOLERANCE_S = 1e-3  # a time stored in a manifest matches a sampled frame to within a millisecond
 
@@ -51,6 +54,8 @@ def window_starts(n_frames: int, length: int, stride: int) -> list[int]:
 
 def window_means(sims: torch.Tensor, length: int, stride: int) -> tuple[torch.Tensor, list[int]]:
     """Mean similarity of every clip window, for a (users, frames) similarity matrix."""
+    import torch  # here, not at the top: the item frames' types are read by stages that never score
+
     n_frames = sims.shape[1]
     starts = window_starts(n_frames, length, stride)
     span = min(length, n_frames)
@@ -71,6 +76,8 @@ def clip_bounds(item: ItemFrames, window_start: int, window_end: int) -> tuple[f
 def select_for_item(tastes: np.ndarray, item: ItemFrames, length: int, stride: int,
                     device: str = "cpu") -> list[Selection]:
     """Best frame and best clip window of one item for each of its candidate users' tastes."""
+    import torch
+
     taste_t = torch.as_tensor(tastes, dtype=torch.float32, device=device)
     frames_t = torch.as_tensor(item.embeddings, dtype=torch.float32, device=device)
     sims = taste_t @ frames_t.T  # (U, F): cosine, both sides unit-norm
