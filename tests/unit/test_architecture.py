@@ -125,28 +125,6 @@ def test_readme_datasets_table_is_generated_from_the_graph():
                                         "PYTHONPATH=tests .venv/bin/python tests/unit/test_architecture.py --write-readme")
 
 
-def datasets_table() -> str:
-    rows = ["| dataset | what | path under the root | owner (`generec_core/datasets/`) | written by | read by |",
-            "|---|---|---|---|---|---|"]
-    for name, d in DATASETS.items():
-        writers = ", ".join(s.name for s in STAGES if name in s.writes) or d.source
-        readers = ", ".join(s.name for s in STAGES if name in s.reads) or "-"
-        rows.append(f"| `{name}` | {d.what} | `{d.path}` | `{d.owner}.py` | {writers} | {readers} |")
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":  # --write-readme: replace the README's datasets table with the current one
-    import sys
-
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    start = text.index("| dataset | what |")
-    end = text.index("\n\n", start)
-    if "--write-readme" in sys.argv:
-        readme.write_text(text[:start] + datasets_table() + text[end:])
-    print(datasets_table())
-
-
 # Stages that neither embed images nor score frames: their task processes need not import torch.
 WITHOUT_TORCH = ("ingest", "instruct", "gate", "publish", "report")
 
@@ -163,3 +141,24 @@ def test_stage_imports_leave_torch_and_scikit_learn_to_the_stages_that_run_them(
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["False", "False"], "torch after the light stages, scikit-learn after all"
+
+
+def datasets_table() -> str:
+    rows = ["| dataset | what | path under the root | owner (`generec_core/datasets/`) | written by | read by |",
+            "|---|---|---|---|---|---|"]
+    for name, d in DATASETS.items():
+        writers = ", ".join(s.name for s in STAGES if name in s.writes) or d.source
+        readers = ", ".join(s.name for s in STAGES if name in s.reads) or "-"
+        rows.append(f"| `{name}` | {d.what} | `{d.path}` | `{d.owner}.py` | {writers} | {readers} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # --write-readme: replace the README's datasets table with the current one
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    start = text.index("| dataset | what |")
+    end = text.index("\n\n", start)
+    if "--write-readme" in sys.argv:
+        readme.write_text(text[:start] + datasets_table() + text[end:])
+    print(datasets_table())
+
