@@ -114,7 +114,7 @@ def test_rerunning_the_date_replaces_its_created_items(world):
     root, home = world
     before_items, before_rows = _created(root), sorted(_manifest(root), key=lambda r: (r["user_id"], r["item_id"]))
     proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--stages", "create,gate,publish"],
-                    home)
+                       home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     after_rows = sorted(_manifest(root), key=lambda r: (r["user_id"], r["item_id"]))
     assert _created(root) == before_items and after_rows == before_rows  # byte-identical files, same names
@@ -129,8 +129,8 @@ def test_noise_from_a_random_diffusion_model_falls_back_to_selected_frames(world
     model_dir = tmp_path / "tiny-sd-turbo"  # turbo family: 2 steps, no CFG, native 64 px
     tiny_sd_pipeline().save_pretrained(model_dir)
     proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2",
-                     "--stages", "generate,gate,publish,report",
-                     "--param", "generator_backend=diffusers", "--param", f"generator_model={model_dir}"], home)
+                        "--stages", "generate,gate,publish,report",
+                        "--param", "generator_backend=diffusers", "--param", f"generator_model={model_dir}"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
 
     staged = {(r["user_id"], r["item_id"]): r for r in _staged_rows(root)}
@@ -160,7 +160,7 @@ def test_created_videos_of_random_diffusion_keyframes_reach_nobody(world, tmp_pa
     model_dir = tmp_path / "tiny-sd-turbo"
     tiny_sd_pipeline().save_pretrained(model_dir)
     proc = run_generec(["run", "--root", str(root), "--date", DATE, "--shards", "2", "--stages", "create,gate,publish",
-                     "--param", "creator_backend=diffusers", "--param", f"generator_model={model_dir}"], home)
+                        "--param", "creator_backend=diffusers", "--param", f"generator_model={model_dir}"], home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     staged = pq.read_table(root / f"work/run={RUN}/created/items.parquet").to_pylist()
     assert staged and all(i["generator_id"].startswith("creator-diffusers-v1+diffusers/") and i["edited"]

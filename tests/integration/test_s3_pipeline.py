@@ -9,13 +9,11 @@ keys, and the publish task must have emitted the ``generec_catalog`` Airflow ass
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from generec_cli import run_generec
 from staged_run import asset_keys, catalog_problems
 
 from generec_core.catalog.gc import collect_garbage
@@ -23,17 +21,9 @@ from generec_core.datasets.catalog import read_current, read_rows
 from generec_core.datasets.layout import Layout
 from generec_core.storage import file_uri, storage_for
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.s3, pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
 WORLD = ["--users", "24", "--items", "8", "--days", "2", "--shards", "2"]  # every asset kind, created items included
 URI_COLUMNS = ("thumbnail_uri", "cover_uri", "clip_uri")
-
-
-def _demo(root: str, airflow_home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GENEREC_AIRFLOW_HOME": str(airflow_home), "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "jobs.cli", "demo", "--root", root, *WORLD], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1500)
 
 
 def _catalog(root: str) -> tuple[dict, list[dict]]:
@@ -62,9 +52,9 @@ def _asset_events(airflow_home: Path) -> list[dict]:
 def test_the_nightly_dag_on_s3_publishes_the_same_catalog_as_on_file(s3, tmp_path):
     _, s3_root = s3
     local_root = file_uri(tmp_path / "world")
-    local = _demo(local_root, tmp_path / "airflow-file")
+    local = run_generec(["demo", "--root", local_root, *WORLD], tmp_path / "airflow-file")
     assert local.returncode == 0, local.stderr[-6000:]
-    remote = _demo(s3_root, tmp_path / "airflow-s3")
+    remote = run_generec(["demo", "--root", s3_root, *WORLD], tmp_path / "airflow-s3")
     assert remote.returncode == 0, remote.stderr[-6000:]
     assert f"catalog: {s3_root}/catalog/CURRENT" in remote.stdout
 
