@@ -77,12 +77,14 @@ def new_faces_check(candidate: np.ndarray, source: np.ndarray | None, *, candida
     """Confident faces in the candidate beyond the faces found (leniently) in its source.
 
     ``detect`` finds the boxes (``detect_faces``, or the gate's reusable outputs of it); the comparison is
-    made here, on every call."""
+    made here, on every call. A candidate without a confident face has no new face whatever its source
+    shows, so the source is searched only when the candidate has one: the same result for half the
+    searches on the usual face-free asset (each search is ~18 ms on a 320x180 frame on 2 cores)."""
     if source is None:
         return CheckResult("new_faces", False, None, float(max_new_faces), "source frame unavailable")
     detect = detect or detect_faces
     found = len(detect(candidate, candidate_neighbors, min_face_frac))
-    known = len(detect(source, source_neighbors, min_face_frac))
+    known = len(detect(source, source_neighbors, min_face_frac)) if found else 0
     new = max(0, found - known)
     return CheckResult.of("new_faces", new <= max_new_faces, float(new), float(max_new_faces),
                           "face absent from its source")

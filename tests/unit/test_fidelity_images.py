@@ -22,7 +22,7 @@ from fidelity_images import (
 
 from generec_core.config import GateConfig
 from generec_core.fidelity.audit import Auditor, ImageAsset
-from generec_core.fidelity.faces import detect_faces
+from generec_core.fidelity.faces import detect_faces, new_faces_check
 from generec_core.fidelity.metadata import mark_ai_generated
 
 CATEGORIES = ("cat", "coffee", "astronaut", "rocket", "galaxy", "motorcycle", "bikes")
@@ -133,3 +133,30 @@ def test_pasted_face_is_what_the_detector_finds(env):
     (box,) = detect_faces(with_pasted_face(f["coffee"]), 8, 0.1)
     x, y, w, h = box
     assert 110 <= x <= 140 and 15 <= y <= 60 and 40 <= w <= 90  # where the face was pasted
+
+
+def test_the_source_is_searched_only_when_the_candidate_shows_a_confident_face(env):
+    """Skipping the source search changes no result: every (candidate, source) pair of real and face-pasted
+    frames gets what comparing both full searches gives, and a face-free candidate costs one search."""
+    _, f, _ = env
+    gate = GateConfig()
+    frames = {**{c: f[c] for c in CATEGORIES}, **{f"{c}+face": with_pasted_face(f[c]) for c in ("coffee", "rocket")}}
+    searches: list[int] = []
+
+    def counting(pixels, neighbors, frac):
+        searches.append(neighbors)
+        return detect_faces(pixels, neighbors, frac)
+
+    for candidate, source in [(c, s) for c in frames for s in ("coffee", "coffee+face", "astronaut")]:
+        searches.clear()
+        result = new_faces_check(frames[candidate], frames[source], candidate_neighbors=gate.face_candidate_neighbors,
+                                 source_neighbors=gate.face_source_neighbors, min_face_frac=gate.min_face_frac,
+                                 detect=counting)
+        found = len(detect_faces(frames[candidate], gate.face_candidate_neighbors, gate.min_face_frac))
+        known = len(detect_faces(frames[source], gate.face_source_neighbors, gate.min_face_frac))
+        assert (result.passed, result.score) == (max(0, found - known) == 0, float(max(0, found - known))), \
+            (candidate, source)
+        assert searches == ([gate.face_candidate_neighbors, gate.face_source_neighbors] if found
+                            else [gate.face_candidate_neighbors]), (candidate, source)
+    assert not new_faces_check(frames["coffee+face"], frames["coffee"], candidate_neighbors=8, source_neighbors=2,
+                               min_face_frac=0.1).passed
