@@ -1,8 +1,8 @@
 """The gate's model outputs, reusable where they are provably the same: keyed by decoded pixels and models.
 
-The gate's cost is its models (EfficientNet ~55%, open_nsfw ~21%, the face cascade ~12% of a night's
-audit), and most assets of a night were already checked on an earlier night (content-addressed), or
-appear for several users. What a model says about an image depends only on the image's pixels and the
+The gate's cost is its models (of a cold demo audit shard on 2 cores: open_nsfw ~44%, EfficientNet-Lite0
+on ONNX Runtime ~22%, the face cascade ~12%), and most assets of a night were already checked on an earlier
+night (content-addressed), or appear for several users. What a model says about an image depends only on the image's pixels and the
 model, so ``ModelOutputs`` keeps the *outputs* (the embedding, P(NSFW), the face boxes at given detector
 parameters), never a verdict, keyed by
 
