@@ -104,29 +104,35 @@ class ModelOutputs:
         if self.store is None:
             self.misses += len(images)
             return list(self.encoder.embed(list(images))), list(nsfw_scores(list(images)))
-        keys = [pixel_key(i) for i in images]
-        to_embed: dict[str, np.ndarray] = {}
-        to_score: dict[str, np.ndarray] = {}
-        for key, image in zip(keys, images):
-            record = self._record(key)
-            missing = False
-            if EMBEDDING not in record and key not in to_embed:
-                to_embed[key], missing = image, True
-            if NSFW not in record and key not in to_score:
-                to_score[key], missing = image, True
-            if missing:
-                self.misses += 1
-            else:
-                self.hits += 1
-        if to_embed:
-            for key, row in zip(to_embed, self.encoder.embed(list(to_embed.values()))):
-                self._records[key][EMBEDDING] = np.asarray(row, np.float32)
-                self._dirty.add(key)
-        if to_score:
-            for key, p in zip(to_score, nsfw_scores(list(to_score.values()))):
-                self._records[key][NSFW] = np.asarray(float(p), np.float64)
-                self._dirty.add(key)
+        keys = self._known(images, (EMBEDDING, NSFW))
         return ([self._records[k][EMBEDDING] for k in keys], [float(self._records[k][NSFW]) for k in keys])
+
+    def embed(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The embedding per image alone (what the evaluation needs), through the encoder only for pixels never
+        seen: the audit embedded every image it checked, so the evaluation of the same assets reads those."""
+        if not images:
+            return []
+        if self.store is None:
+            self.misses += len(images)
+            return list(self.encoder.embed(list(images)))
+        return [self._records[k][EMBEDDING] for k in self._known(images, (EMBEDDING,))]
+
+    def _known(self, images: Sequence[np.ndarray], fields: Sequence[str]) -> list[str]:
+        """The images' pixel keys, once each record holds ``fields``: the missing outputs are computed for each
+        distinct image once, one batch per model. An image counts as a hit when nothing was missing."""
+        keys = [pixel_key(i) for i in images]
+        missing = {field: {k: i for k, i in zip(keys, images) if field not in self._record(k)} for field in fields}
+        missed = set().union(*missing.values())
+        self.misses += len(missed)
+        self.hits += len(keys) - len(missed)
+        compute = {EMBEDDING: lambda xs: [np.asarray(row, np.float32) for row in self.encoder.embed(xs)],
+                   NSFW: lambda xs: [np.asarray(float(p), np.float64) for p in nsfw_scores(xs)]}
+        for field, todo in missing.items():
+            if todo:
+                for key, value in zip(todo, compute[field](list(todo.values()))):
+                    self._records[key][field] = value
+                    self._dirty.add(key)
+        return keys
 
     def detect_faces(self, pixels: np.ndarray, min_neighbors: int, min_face_frac: float
                      ) -> list[tuple[int, int, int, int]]:

@@ -18,6 +18,7 @@ from generec_core.config import PipelineConfig
 from generec_core.datasets import catalog, users
 from generec_core.datasets.evaluation import write_evaluation, write_replay
 from generec_core.datasets.frames import frames_by_item, load_frames, load_item_frames
+from generec_core.datasets.gate_cache import GateCache
 from generec_core.datasets.interactions import likes_and_skips
 from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.datasets.truth import read_truth
@@ -26,6 +27,7 @@ from generec_core.evaluation.created import created_evaluation
 from generec_core.evaluation.replay import NothingToReplay, replay
 from generec_core.evaluation.generated import edited_clips, generated_thumbnails
 from generec_core.evaluation.summary import evaluated_items, format_table, summarise
+from generec_core.fidelity.model_outputs import ModelOutputs
 from generec_core.kinds import ClipKind, ThumbnailKind
 from generec_core.storage import ObjectNotFound
 
@@ -109,6 +111,10 @@ def _generation(config: PipelineConfig, layout: Layout, rows: list[dict],
                for r in rows):
         return {}, {}
     encoder = load_encoder_for(config.frames)
+    # the audit's stored embeddings of the same pixels (read only: the evaluation's own are not kept)
+    models = ModelOutputs(encoder, GateCache.for_encoder(layout, encoder) if config.gate.reuse_model_outputs else None)
     times = {item_id: item.frames.timestamps for item_id, item in items.items()}
     read = layout.store.read_bytes
-    return generated_thumbnails(rows, read, encoder), edited_clips(rows, read, encoder, times)
+    made = generated_thumbnails(rows, read, models.embed), edited_clips(rows, read, models.embed, times)
+    log.info("evaluation embeddings: %s", models.stats())
+    return made

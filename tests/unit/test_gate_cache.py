@@ -15,9 +15,9 @@ from generec_core.datasets.gate_cache import GateCache
 from generec_core.datasets.layout import Layout
 from generec_core.demo.videos import encode_mp4
 from generec_core.fidelity import faces, model_outputs
-from generec_core.fidelity.audit import Auditor, ClipAsset, ImageAsset
+from generec_core.fidelity.audit import Auditor, ClipAsset, ImageAsset, decode_clip_at
 from generec_core.fidelity.metadata import mark_ai_generated
-from generec_core.fidelity.model_outputs import pixel_key
+from generec_core.fidelity.model_outputs import ModelOutputs, pixel_key
 from generec_core.fidelity.quality import decode_image
 from generec_core.storage import file_uri
 from generec_core.video.clip import cut_clip
@@ -172,6 +172,29 @@ def test_clip_frames_are_reused(env, models, tmp_path):
     assert encoder.images == GateConfig().clip_check_frames
     encoder.forbid = True
     assert Auditor(GateConfig(), encoder, outputs=_cache(tmp_path, encoder)).clips([clip]) == first
+
+
+def test_the_evaluation_reads_the_audits_embeddings_and_embeds_only_what_it_never_saw(env, models, tmp_path):
+    """``ModelOutputs.embed`` (the evaluate stage's): the audited frames of an edited clip come from the cache, equal
+    to the encoder's own rows; the frames the audit skipped go through the encoder, each once; no NSFW is asked."""
+    path = tmp_path / "coffee.mp4"
+    path.write_bytes(encode_mp4(list(demo_frames("coffee", 24))))
+    sampled = sample_frames(path, n=12, max_side=640)
+    ts, emb = sampled.timestamps, env[0].embed(sampled.frames)
+    clip = ClipAsset("item-w000-008.mp4", cut_clip(path, float(ts[0]), float(ts[8])), float(ts[0]), float(ts[8]),
+                     [(float(ts[k]), emb[k]) for k in range(8)])
+    Auditor(GateConfig(), env[0], outputs=_cache(tmp_path, env[0])).clips([clip])
+    audited = GateConfig().clip_check_frames
+    models.update(nsfw=0, faces=0)
+    _, _, frames = decode_clip_at(clip.data, [float(t - ts[0]) for t in ts[:8]])
+    encoder = Counting(env[0])
+    reused = ModelOutputs(encoder, _cache(tmp_path, encoder))
+    got = reused.embed(frames + frames[:1])  # a repeat within the call is embedded once
+    assert (encoder.calls, encoder.images) == (1, 8 - audited)
+    assert reused.stats()["hits"] == audited + 1 and reused.stats()["misses"] == 8 - audited
+    assert np.array_equal(np.stack(got[:8]), env[0].embed(frames)) and np.array_equal(got[8], got[0])
+    assert models == {"nsfw": 0, "faces": 0}
+    assert np.array_equal(np.stack(ModelOutputs(env[0]).embed(frames)), np.stack(got[:8]))  # reuse off: the same
 
 
 def test_entries_are_npz_under_the_signature(env, tmp_path):
