@@ -102,7 +102,8 @@ STAGES: tuple[Stage, ...] = (
           reads=("gate",), writes=("catalog",)),
     Stage("evaluate", "Cosine@K in the paper's table form, the planted-taste share where the world has "
           "labelled truth, and the off-policy replay of the date's logs (contract v2)", upstream=("publish",),
-          reads=("catalog", "worklist", "frames", "users", "interactions.lake", "truth"), writes=("evaluation",)),
+          reads=("catalog", "worklist", "frames", "users", "interactions.lake", "truth", "gate_cache"),
+          writes=("evaluation",)),
     Stage("report", "the run's HTML page: an operator's overview (status, what was published, gate pass rates "
           "and top failure reasons, stage timings in run order), then data quality, gate, evaluation, generation "
           "samples (liked covers, source, result), gallery; raw metrics folded",
