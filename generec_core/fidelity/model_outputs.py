@@ -2,9 +2,9 @@
 
 The gate's cost is its models (of a cold demo audit shard on 2 cores: open_nsfw ~44%, EfficientNet-Lite0
 on ONNX Runtime ~22%, the face cascade ~12%), and most assets of a night were already checked on an earlier
-night (content-addressed), or appear for several users. What a model says about an image depends only on the image's pixels and the
-model, so ``ModelOutputs`` keeps the *outputs* (the embedding, P(NSFW), the face boxes at given detector
-parameters), never a verdict, keyed by
+night (content-addressed), or appear for several users. What a model says about an image depends only on
+the image's pixels and the model, so ``ModelOutputs`` keeps the *outputs* (the embedding, P(NSFW), the face
+boxes at given detector parameters), never a verdict, keyed by
 
 - ``pixel_key``: sha256 of the decoded uint8 RGB array (shape, dtype and bytes). A changed file decodes
   to other pixels and never matches; a re-encoded file with identical pixels gets the same, correct,
