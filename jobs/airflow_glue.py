@@ -40,6 +40,7 @@ CHATTY_LOGGERS = ("great_expectations", "py4j", "pyspark", "botocore", "boto3", 
 PROGRAMMING_ERRORS = (KeyError, IndexError, TypeError, AttributeError, NameError, AssertionError,
                       NotImplementedError, ImportError)
 GPU_POOL = "gpu"
+IN_PROCESS_RUN = "GENEREC_IN_PROCESS_RUN"  # set by ``generec run`` (jobs/cli.py) for its dag.test() run
 
 
 def run_inputs(stage: str, *also: str) -> tuple[PipelineConfig, str]:
@@ -96,7 +97,12 @@ def refuse_unknown_conf(conf: Mapping[str, Any] | None, params: Mapping[str, Any
 def require_pools(names: Iterable[str]) -> None:
     """Fail now, with the fix, when a pool the run's tasks need is missing: Airflow would leave those
     tasks Scheduled forever without a word. Asked of the API server (tasks have no metadata DB);
-    when it cannot be asked (no server, no rights) the run goes on and the reason is logged."""
+    when it cannot be asked (no server, no rights) the run goes on and the reason is logged. The
+    in-process runner (``generec run``, ``IN_PROCESS_RUN`` set) has no API server and queues no task
+    on a pool, so there is nothing to check and nothing to warn about."""
+    if os.environ.get(IN_PROCESS_RUN):
+        log.info("in-process run: tasks do not queue on pools, so %s are not checked", ", ".join(names))
+        return
     for name in names:
         exists = airflow_api.pool_exists(name)
         if exists is False:

@@ -61,6 +61,9 @@ def _prepare_airflow(root: str, verbose: bool) -> None:
         "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
         "GENEREC_DEADLINE_HOURS": "off",  # dag.test() in Airflow 3.3.2 cannot evaluate deadline alerts
     })
+    from jobs.airflow_glue import IN_PROCESS_RUN  # imports Airflow: after AIRFLOW_HOME is set
+
+    os.environ[IN_PROCESS_RUN] = "1"  # dag.test() runs every task here, never queued on a pool: preflight skips pools
     if not (home / "airflow.db").exists():
         print(f"[generec] initialising Airflow metadata DB in {home}", file=sys.stderr)
         # what `airflow db migrate` and `airflow pools set` call, in this process: the CLI's two interpreters

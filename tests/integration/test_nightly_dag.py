@@ -177,6 +177,7 @@ def test_catalog_has_a_row_for_every_planned_pair(demo_run):
     assert {r["thumbnail_kind"] for r in rows} <= {"selected", "original", "generated", "created"}
     assert all(r["item_id"].startswith("created-") for r in rows if r["thumbnail_kind"] == "created")
     assert "report:" in proc.stdout.strip().splitlines()[-1]
+    assert "could not check that Airflow pool" not in proc.stderr  # dag.test() queues nothing on pools
     assert (root / f"reports/run={current['run_id']}/index.html").is_file()
     # frames and the audit ran as --shards 2 mapped tasks each; one gate combined the audit's verdicts
     recorded = {p.stem for p in (root / f"work/run={current['run_id']}/metrics").glob("*.json")}

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from generec_core import pipeline
 from generec_core.expectations import DataQualityError
 from generec_core.stage_graph import BY_NAME, FAN_OUTS, STAGES
-from jobs.airflow_glue import config_from_params, failures_are_final, refuse_unknown_conf
+from jobs import airflow_api
+from jobs.airflow_glue import (
+    IN_PROCESS_RUN,
+    config_from_params,
+    failures_are_final,
+    refuse_unknown_conf,
+    require_pools,
+)
 
 PARAMS = {"root": "file:///tmp/x", "stages": [], "shards": 2, "top_k": 5, "dry_run": False,
           "aws_conn_id": None, "generator_model": None, "generator_backend": "neural-style", "users": []}
@@ -66,3 +75,23 @@ def test_the_heavy_stages_are_mapped_on_the_gpu_and_the_gate_decides_once():
     gate = BY_NAME["gate"]
     assert not gate.per_shard and gate.verdict and gate.upstream == ("audit",) and "audit" in gate.reads
     assert BY_NAME["audit"].runs_with == ("gate",)  # re-running the gate re-checks the assets
+
+
+def test_pools_are_checked_except_in_the_in_process_run(monkeypatch, caplog):
+    """A missing pool fails preflight naming the fix; an unanswerable check is logged as a warning; ``generec run``
+    (dag.test(), which queues no task on a pool and has no API server to ask) checks nothing and warns of nothing."""
+    monkeypatch.delenv(IN_PROCESS_RUN, raising=False)
+    answers = {"gpu": False}
+    monkeypatch.setattr(airflow_api, "pool_exists", lambda name: answers[name])
+    with pytest.raises(AirflowFailException, match="airflow pools set gpu"):
+        require_pools(["gpu"])
+    answers["gpu"] = None
+    with caplog.at_level(logging.INFO, logger="jobs.airflow_glue"):
+        require_pools(["gpu"])
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and "could not check" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv(IN_PROCESS_RUN, "1")
+    monkeypatch.setattr(airflow_api, "pool_exists", lambda name: pytest.fail("asked the API in an in-process run"))
+    with caplog.at_level(logging.INFO, logger="jobs.airflow_glue"):
+        require_pools(["gpu"])
+    assert [r.levelname for r in caplog.records] == ["INFO"]
