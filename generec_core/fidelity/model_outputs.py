@@ -125,14 +125,18 @@ class ModelOutputs:
         missed = set().union(*missing.values())
         self.misses += len(missed)
         self.hits += len(keys) - len(missed)
-        compute = {EMBEDDING: lambda xs: [np.asarray(row, np.float32) for row in self.encoder.embed(xs)],
-                   NSFW: lambda xs: [np.asarray(float(p), np.float64) for p in nsfw_scores(xs)]}
         for field, todo in missing.items():
             if todo:
-                for key, value in zip(todo, compute[field](list(todo.values()))):
+                for key, value in zip(todo, self._run(field, list(todo.values()))):
                     self._records[key][field] = value
                     self._dirty.add(key)
         return keys
+
+    def _run(self, field: str, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The model behind ``field`` on a batch, as the values a record stores."""
+        if field == EMBEDDING:
+            return [np.asarray(row, np.float32) for row in self.encoder.embed(images)]
+        return [np.asarray(float(p), np.float64) for p in nsfw_scores(images)]
 
     def detect_faces(self, pixels: np.ndarray, min_neighbors: int, min_face_frac: float
                      ) -> list[tuple[int, int, int, int]]:
