@@ -18,6 +18,7 @@ DEFAULT_ROOT_DIRNAME = "generec-data"
 # One precision vocabulary for every model (frames.precision, generation.precision): auto = fp16 on
 # CUDA, fp32 elsewhere (generec_core/devices.py maps them to torch dtypes).
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+SPARK_JVM_CHOICES: tuple[str, ...] = ("auto", "short", "throughput")  # features.spark_jvm
 RUNTIME_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime")  # the image encoder's (frames.runtime)
 
 
@@ -95,6 +96,10 @@ class FeaturesConfig:
     shards: int = 4
     spark_master: str = "local[2]"  # "" = the master spark-submit was given (jobs/ under spark-submit)
     shuffle_partitions: int = 4
+    # The JVM a stage starts for Spark (spark/session.py): "short" (C1-only JIT, serial GC: about half the CPU of
+    # a run over a small day, ~70% slower ingest at 1M events), "throughput" (the JVM's defaults), or "auto":
+    # short for a local master whose stage reads at most session.SHORT_LIVED_MAX_INPUT_BYTES.
+    spark_jvm: str = "auto"
     # "weighted" (default): event weights, recency half-life, skips push away, minimum support;
     # "paper": the reference, L2-normalised mean of liked covers, exactly as published.
     taste_mode: str = "weighted"
@@ -122,6 +127,9 @@ class FeaturesConfig:
     ann_nprobe: int = 32  # inverted lists (of ~sqrt(items)) scanned per query: recall against time
 
     def __post_init__(self) -> None:
+        if self.spark_jvm not in SPARK_JVM_CHOICES:
+            raise ValueError(f"features.spark_jvm must be one of {', '.join(SPARK_JVM_CHOICES)}, "
+                             f"got {self.spark_jvm!r}")
         if self.taste_mode not in ("weighted", "paper"):
             raise ValueError(f"features.taste_mode must be 'weighted' or 'paper', got {self.taste_mode!r}")
         if self.top_k < 1 or self.shards < 1 or self.clusters < 1 or self.als_top_k < 0:

@@ -19,12 +19,15 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlparse
 
 from generec_core.config import PipelineConfig
 from generec_core.datasets.layout import Layout
 from generec_core.storage import LocalStorage, Store, file_uri, join
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,18 @@ SPARK_INPUTS: dict[str, Callable[[Layout, str], list[str]]] = {
     "ingest": lambda layout, date: [layout.raw_interactions(date), layout.lake_interactions()],
     "features": lambda layout, date: [layout.lake_interactions()],
 }
+
+
+def spark_for_stage(stage: str, config: PipelineConfig, date: str) -> "SparkSession":
+    """The process's Spark session for ``stage``; a JVM it starts is sized by the bytes the stage reads at the
+    real root (``session.short_lived_jvm``)."""
+    from generec_core.spark.session import get_spark, short_lived_jvm
+
+    settings, layout = config.features, Layout.for_config(config)
+    input_bytes = sum(o.size for prefix in SPARK_INPUTS[stage](layout, date) for o in layout.store.list(prefix))
+    short = short_lived_jvm(settings.spark_master, settings.spark_jvm, input_bytes)
+    log.info("%s: %s bytes of input, %s Spark JVM", stage, input_bytes, "a short-lived" if short else "a throughput")
+    return get_spark(settings.spark_master, f"generec-{stage}", settings.shuffle_partitions, short)
 
 
 def needs_mirror(config: PipelineConfig) -> bool:

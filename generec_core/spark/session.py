@@ -37,14 +37,32 @@ def spark_path(uri: str) -> str:
     raise ValueError(f"unsupported storage URI for Spark {uri!r}: use file:// or s3://")
 
 
-def get_spark(master: str, app_name: str, shuffle_partitions: int) -> SparkSession:
+# A JVM for a short run over a small day. Most of its CPU would go to C2 compiling Spark's own code and
+# to G1's threads, not to the data: C1 alone and the serial collector halve it (a cold ingest of a
+# 24-user, 8-item world: 41-47 -> 24-26 CPU-s; features 62-63 -> 39-43). C1's frames are larger, so the
+# deep task deserialisation of ALS's lineage needs a larger thread stack than the default 1 MB.
+SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m"
+# Where "auto" stops choosing it: the input a stage reads (benchmarks/spark_features.py, local[*]: even at
+# ~100k events, ~1.8 MB of lake Parquet; at 300k-1M events ingest is 1.7-1.9x slower, ALS 1.3x).
+SHORT_LIVED_MAX_INPUT_BYTES = 2 << 20
+
+
+def short_lived_jvm(master: str, spark_jvm: str, input_bytes: int) -> bool:
+    """Whether a stage reading ``input_bytes`` starts a ``SHORT_LIVED_JVM`` (``features.spark_jvm``)."""
+    if spark_jvm == "auto":
+        return master.startswith("local") and input_bytes <= SHORT_LIVED_MAX_INPUT_BYTES
+    return spark_jvm == "short"
+
+
+def get_spark(master: str, app_name: str, shuffle_partitions: int, short_lived: bool = False) -> SparkSession:
     """Return the process's Spark session, creating it on first use.
 
     ``master`` "" leaves the master to the launcher (``spark-submit --master ...``): a
     master set in code would override the cluster spark-submit was pointed at.
     Runtime SQL settings (shuffle partitions, timezone) are re-applied to an existing
     session so a caller always gets the parallelism it asked for; static settings
-    (master, memory) are fixed by whoever created the session first.
+    (master, memory, ``short_lived``: the ``SHORT_LIVED_JVM`` options of the driver JVM,
+    which is all of Spark on a local master) are fixed by whoever created the session first.
     """
     if shuffle_partitions < 1:
         raise ValueError(f"shuffle_partitions must be >= 1, got {shuffle_partitions}")
@@ -57,7 +75,8 @@ def get_spark(master: str, app_name: str, shuffle_partitions: int) -> SparkSessi
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "2g")
-        .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
+        .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+                + (f" {SHORT_LIVED_JVM}" if short_lived else ""))
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))

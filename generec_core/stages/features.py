@@ -24,8 +24,7 @@ from generec_core.expectations.verdict import brief
 from generec_core.spark.feedback import thumbnail_feedback
 from generec_core.spark.features import user_features
 from generec_core.spark.ingest import parse_date
-from generec_core.spark.session import get_spark
-from generec_core.spark_mirror import run_spark_stage
+from generec_core.spark_mirror import run_spark_stage, spark_for_stage
 
 
 class FeaturesSummary(TypedDict, total=False):
@@ -42,7 +41,7 @@ class FeaturesSummary(TypedDict, total=False):
 
 
 def run(config: PipelineConfig, date: str) -> FeaturesSummary:
-    spark = get_spark(config.features.spark_master, "generec-features", config.features.shuffle_partitions)
+    spark = spark_for_stage("features", config, date)
     vectors = load_item_vectors(config)  # on the real root: not mirrored
 
     def work(cfg: PipelineConfig) -> dict:

@@ -22,8 +22,7 @@ from generec_core.datasets.layout import Layout, run_id_for
 from generec_core.expectations import gates, raise_on_failure
 from generec_core.expectations.verdict import brief
 from generec_core.spark.ingest import CleanDay, accepted_interval, clean_day, parse_date
-from generec_core.spark.session import get_spark
-from generec_core.spark_mirror import run_spark_stage
+from generec_core.spark_mirror import run_spark_stage, spark_for_stage
 
 
 class IngestSummary(TypedDict, total=False):
@@ -39,7 +38,7 @@ class IngestSummary(TypedDict, total=False):
 
 
 def run(config: PipelineConfig, date: str) -> IngestSummary:
-    spark = get_spark(config.features.spark_master, "generec-ingest", config.features.shuffle_partitions)
+    spark = spark_for_stage("ingest", config, date)
     assets = published_assets(config)  # listed at the real root: a mirrored run sees no catalog
     summary = run_spark_stage("ingest", config, date, lambda cfg: clean_interactions(
         spark, cfg, date, audit=lambda day: brief(check_interactions(spark, cfg, date, day)), assets=assets))
