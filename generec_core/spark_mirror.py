@@ -9,6 +9,8 @@ committed (it holds a fresh ``_SUCCESS``) replaces the same folder at the real r
 
 The cost is a download of the stage's inputs (the whole interactions lake for features), so
 this is for local and test runs; point a cluster at ``s3a://`` with ``spark_io = "direct"``.
+
+The same list of inputs sizes the JVM a stage starts (``spark_for_stage``): a small day gets a short-lived one.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def spark_for_stage(stage: str, config: PipelineConfig, date: str) -> "SparkSess
     settings, layout = config.features, Layout.for_config(config)
     input_bytes = sum(o.size for prefix in SPARK_INPUTS[stage](layout, date) for o in layout.store.list(prefix))
     short = short_lived_jvm(settings.spark_master, settings.spark_jvm, input_bytes)
-    log.info("%s: %s bytes of input, %s Spark JVM", stage, input_bytes, "a short-lived" if short else "a throughput")
+    log.info("%s: %s bytes of input: a %s Spark JVM, if this process starts one", stage, input_bytes,
+             "short-lived" if short else "throughput")
     return get_spark(settings.spark_master, f"generec-{stage}", settings.shuffle_partitions, short)
 
 
