@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from generec_core.spark.session import SHORT_LIVED_JVM
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.spark
 
@@ -40,8 +42,8 @@ def test_a_small_days_ingest_starts_a_short_lived_jvm_and_throughput_keeps_the_d
     raw.mkdir(parents=True)
     (raw / "part-00000.jsonl").write_text('{"event_id": "e1"}\n')
     short = _jvm_arguments(tmp_path, "auto")
-    assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss16m"} <= set(short), short
+    assert set(SHORT_LIVED_JVM.split()) <= set(short), short
     assert "-Duser.timezone=UTC" in short
     throughput = _jvm_arguments(tmp_path, "throughput")
     assert "-Duser.timezone=UTC" in throughput
-    assert not {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss16m"} & set(throughput), throughput
+    assert not set(SHORT_LIVED_JVM.split()) & set(throughput), throughput
