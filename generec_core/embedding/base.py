@@ -10,10 +10,12 @@ preprocessing means a new id, never silently mixed vectors. Backends (``efficien
 from __future__ import annotations
 
 import threading
-from typing import Callable, Protocol, Sequence, Union, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported by the backends that run a model, not by every reader of this module
+    import torch
 
 Images = Union[np.ndarray, Sequence[np.ndarray]]
 """(N, H, W, 3) uint8 RGB, or a sequence of (H, W, 3) uint8 images of any sizes."""
@@ -56,6 +58,8 @@ _MODELS_LOCK = threading.Lock()
 def cached_model(name: str, device: torch.device, dtype: torch.dtype,
                   build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     """One loaded model per (name, device, dtype) per process: tasks call load_encoder repeatedly."""
+    import torch
+
     key = (name, str(device), str(dtype))
     with _MODELS_LOCK:
         model = _MODELS.get(key)

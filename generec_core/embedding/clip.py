@@ -5,9 +5,8 @@ with ``local_files_only=True`` from a ``save_pretrained`` directory or the local
 cache: nothing is downloaded at run time, and missing weights raise ``EncoderUnavailable``
 naming the directory or model id -- never a silent fallback to another encoder.
 
-The partition id is ``clip-<name>-<fingerprint>``: the fingerprint hashes the model's config
-files and the size, head and tail of each weights file, so two checkpoints that share a
-directory name (or one replaced in place) never mix their vectors.
+The partition id is ``clip-<name>-<fingerprint>`` (``clip_weights.py``, which finds the weights
+without importing torch).
 
 Preprocessing follows the checkpoint's ``preprocessor_config.json`` (OpenAI defaults when
 absent): bicubic resize of the shorter side, centre crop, /255, mean/std normalisation --
@@ -16,11 +15,8 @@ done in torch on the target device, batched by image shape, matching ``CLIPImage
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -30,12 +26,10 @@ import torch.nn.functional as F
 
 from generec_core.devices import resolve_device, resolve_dtype
 from generec_core.embedding.base import EncoderUnavailable, Images, as_image_list, cached_model
+from generec_core.embedding.clip_weights import clip_encoder_id, resolve_model_dir
 
-PREFIX = "clip:"  # frames.encoder = "clip:<local dir or model id>"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-WEIGHT_SUFFIXES = (".safetensors", ".bin")
-_FINGERPRINT_BYTES = 1 << 20  # head and tail of each weights file
 
 
 @dataclass(frozen=True)
@@ -49,68 +43,6 @@ class ClipPreprocess:
         return (f"RGB uint8 -> bicubic antialiased resize of the shorter side to {self.resize} -> "
                 f"centre crop {self.crop}x{self.crop} -> /255 -> (x - {list(self.mean)}) / {list(self.std)}; "
                 "features: CLIP visual projection, L2-normalised")
-
-
-def resolve_model_dir(spec: str) -> Path:
-    """The local directory holding the weights of ``spec`` (a directory or a cached model id)."""
-    path = Path(spec).expanduser()
-    looks_like_path = path.is_absolute() or spec.startswith((".", "~")) or path.exists()
-    if looks_like_path:
-        if not path.is_dir():
-            raise EncoderUnavailable(f"CLIP weights directory {str(path)!r} does not exist "
-                                     "(frames.encoder = 'clip:<dir>' needs a save_pretrained directory)")
-        return _check_files(path, spec)
-    try:
-        from huggingface_hub import snapshot_download
-
-        snapshot = snapshot_download(spec, local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means: not available offline
-        raise EncoderUnavailable(
-            f"CLIP weights for model id {spec!r} are not in the local Hugging Face cache "
-            f"({type(exc).__name__}); nothing is downloaded at run time: copy the model there "
-            "(HF_HOME) or set frames.encoder to 'clip:<local save_pretrained dir>'") from None
-    return _check_files(Path(snapshot), spec)
-
-
-def _check_files(path: Path, spec: str) -> Path:
-    if not (path / "config.json").is_file():
-        raise EncoderUnavailable(f"CLIP weights for {spec!r}: {path}/config.json is missing")
-    if not _weight_files(path):
-        raise EncoderUnavailable(f"CLIP weights for {spec!r}: no *.safetensors or *.bin weights in {path}")
-    return path
-
-
-def _weight_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)
-                  and not p.name.startswith("training_args"))
-
-
-@lru_cache(maxsize=32)
-def _fingerprint(path: Path, stamp: tuple) -> str:
-    """sha256 over the config files and each weights file's name, size, head and tail."""
-    del stamp  # part of the cache key only: a changed file gets a fresh fingerprint
-    digest = hashlib.sha256()
-    for name in ("config.json", "preprocessor_config.json"):
-        if (path / name).is_file():
-            digest.update(name.encode() + b"\0" + (path / name).read_bytes())
-    for weights in _weight_files(path):
-        size = weights.stat().st_size
-        digest.update(f"{weights.name}\0{size}\0".encode())
-        with weights.open("rb") as fh:
-            digest.update(fh.read(_FINGERPRINT_BYTES))
-            fh.seek(max(0, size - _FINGERPRINT_BYTES))
-            digest.update(fh.read(_FINGERPRINT_BYTES))
-    return digest.hexdigest()
-
-
-def clip_encoder_id(spec: str) -> str:
-    """``clip-<name>-<10 hex>``: name from the directory or model id, hex from the weights."""
-    path = resolve_model_dir(spec)
-    local = Path(spec).expanduser()
-    name = local.resolve().name if local.is_dir() else spec.replace("/", "--")
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "model"
-    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in _weight_files(path))
-    return f"clip-{slug}-{_fingerprint(path.resolve(), stamp)[:10]}"
 
 
 def read_preprocess(path: Path, image_size: int) -> ClipPreprocess:

@@ -14,7 +14,7 @@ from generec_core.demo.videos import plan_items, render_frames
 from generec_core.embedding import efficientnet as enc
 from generec_core.embedding import onnx_runtime
 from generec_core.devices import resolve_dtype
-from generec_core.embedding.encoder import EncoderUnavailable, ImageEncoder, encoder_id_for, load_encoder
+from generec_core.embedding.encoder import BY_ID, EncoderUnavailable, ImageEncoder, encoder_id_for, load_encoder
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +140,7 @@ def test_bad_requests_are_named():
 
 def test_encoder_ids_and_precision():
     assert encoder_id_for("efficientnet-lite0") == "efficientnet-lite0"
+    assert all(backend().encoder_id == name for name, backend in BY_ID.items()), "an id names its own backend"
     with pytest.raises(ValueError, match="clip:<local dir or model id>"):
         encoder_id_for("resnet50")
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
