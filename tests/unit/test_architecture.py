@@ -126,8 +126,9 @@ def test_readme_datasets_table_is_generated_from_the_graph():
 
 
 # Stages that neither embed images nor score frames: their task processes need not import torch. features
-# reads frame vectors by their encoder's id, and its Spark Python workers import the module that scores them.
-WITHOUT_TORCH = ("ingest", "instruct", "features", "gate", "publish", "report")
+# reads frame vectors by their encoder's id, and its Spark Python workers import the module that scores them;
+# generate and create load torch only for the diffusers backend, which is not the default.
+WITHOUT_TORCH = ("ingest", "instruct", "features", "generate", "create", "gate", "publish", "report")
 
 
 def test_stage_imports_leave_torch_and_scikit_learn_to_the_stages_that_run_them():
