@@ -103,6 +103,21 @@ CATALOG_ASSET = Asset("generec_catalog")
 SPARK_CONN_ID = os.environ.get("GENEREC_SPARK_CONN_ID", "")
 
 
+def _retry_delay() -> timedelta:
+    """The first retry's delay (each next one doubles, with Airflow's jitter): GENEREC_RETRY_DELAY_S, default 60.
+
+    A minute lets a restarted worker or a throttled store recover; the stack tier, which kills workers on
+    purpose, shortens it, because what it checks is that the task is retried, not how long Airflow waits."""
+    raw = os.environ.get("GENEREC_RETRY_DELAY_S", "60")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError(f"GENEREC_RETRY_DELAY_S must be a number of seconds >= 0, got {raw!r}")
+    return timedelta(seconds=seconds)
+
+
 def _deadline() -> list[DeadlineAlert]:
     """The catalog must be fresh by morning: alert when a run is still going N hours after queueing.
 
@@ -126,7 +141,7 @@ def _deadline() -> list[DeadlineAlert]:
     max_active_runs=1,
     # Transient errors (object store, executor hiccups) retry with exponential backoff; verdicts
     # (data-quality and fidelity gates) raise AirflowFailException and are never retried.
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True,
+    default_args={"retries": 2, "retry_delay": _retry_delay(), "retry_exponential_backoff": True,
                   "max_retry_delay": timedelta(minutes=20), "execution_timeout": timedelta(hours=2),
                   "trigger_rule": "none_failed", "on_failure_callback": record_task_failure},
     on_failure_callback=write_failure_summary,

@@ -80,7 +80,9 @@ def stack(tmp_path_factory):
     if missing:
         pytest.skip(f"the stack tier needs {missing}")
     state = tmp_path_factory.mktemp("stack")
-    env = {**os.environ, "GENEREC_NIGHTLY_CRON": "off", "PYTHONPATH": str(REPO)}
+    # the killed workers' tasks must be retried, which a few seconds' delay shows as well as the production minute
+    # (60-120 s per killed task with Airflow's jitter)
+    env = {**os.environ, "GENEREC_NIGHTLY_CRON": "off", "GENEREC_RETRY_DELAY_S": "5", "PYTHONPATH": str(REPO)}
     try:
         up = _generec("stack", "up", "--dir", str(state), env=env, timeout=600)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]

@@ -1,8 +1,11 @@
-"""What the DAG's tasks decide before and around a stage: unknown conf keys, which failures retry."""
+"""What the DAG's tasks decide before and around a stage: unknown conf keys, which failures retry and when."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -95,3 +98,26 @@ def test_pools_are_checked_except_in_the_in_process_run(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="jobs.airflow_glue"):
         require_pools(["gpu"])
     assert [r.levelname for r in caplog.records] == ["INFO"]
+
+
+def _nightly_dag():
+    """The DAG of dags/generec_nightly.py, imported as the DAG processor would (its settings are read at parse
+    time)."""
+    path = Path(__file__).resolve().parents[2] / "dags" / "generec_nightly.py"
+    spec = importlib.util.spec_from_file_location("generec_nightly_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generec_nightly()
+
+
+def test_the_retry_delay_is_a_minute_unless_the_deployment_sets_it(monkeypatch):
+    monkeypatch.delenv("GENEREC_RETRY_DELAY_S", raising=False)
+    dag = _nightly_dag()
+    assert dag.default_args["retry_delay"] == timedelta(minutes=1)
+    assert all(t.retry_delay == timedelta(minutes=1) for t in dag.tasks if t.retries)
+    monkeypatch.setenv("GENEREC_RETRY_DELAY_S", "5")
+    assert _nightly_dag().get_task("publish").retry_delay == timedelta(seconds=5)
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("GENEREC_RETRY_DELAY_S", bad)
+        with pytest.raises(ValueError, match=f"GENEREC_RETRY_DELAY_S .* got '{bad}'"):
+            _nightly_dag()
