@@ -96,9 +96,9 @@ class FeaturesConfig:
     shards: int = 4
     spark_master: str = "local[2]"  # "" = the master spark-submit was given (jobs/ under spark-submit)
     shuffle_partitions: int = 4
-    # The JVM a stage starts for Spark (spark/session.py): "short" (C1-only JIT, serial GC: about half the CPU of
-    # a run over a small day, ~70% slower ingest at 1M events), "throughput" (the JVM's defaults), or "auto":
-    # short for a local master whose stage reads at most session.SHORT_LIVED_MAX_INPUT_BYTES.
+    # The JVMs a stage starts for Spark (spark/session.py; the driver, and a cluster's executors): "short" (C1-only
+    # JIT, serial GC: about half the CPU of a run over a small day, ~70% slower ingest at 1M events), "throughput"
+    # (the JVM's defaults), or "auto": short for a stage that reads at most session.SHORT_LIVED_MAX_INPUT_BYTES.
     spark_jvm: str = "auto"
     # "weighted" (default): event weights, recency half-life, skips push away, minimum support;
     # "paper": the reference, L2-normalised mean of liked covers, exactly as published.

@@ -10,7 +10,7 @@ committed (it holds a fresh ``_SUCCESS``) replaces the same folder at the real r
 The cost is a download of the stage's inputs (the whole interactions lake for features), so
 this is for local and test runs; point a cluster at ``s3a://`` with ``spark_io = "direct"``.
 
-The same list of inputs sizes the JVM a stage starts (``spark_for_stage``): a small day gets a short-lived one.
+The same list of inputs sizes the JVMs a stage starts (``short_lived_for_stage``): a small day gets short-lived ones.
 """
 
 from __future__ import annotations
@@ -41,17 +41,27 @@ SPARK_INPUTS: dict[str, Callable[[Layout, str], list[str]]] = {
 }
 
 
-def spark_for_stage(stage: str, config: PipelineConfig, date: str) -> "SparkSession":
-    """The process's Spark session for ``stage``; a JVM it starts is sized by the bytes the stage reads at the
-    real root (``session.short_lived_jvm``)."""
-    from generec_core.spark.session import get_spark, short_lived_jvm
+def short_lived_for_stage(stage: str, config: PipelineConfig, date: str) -> bool:
+    """Whether ``stage``'s JVMs get the short-lived options: by the bytes it reads at the real root
+    (``session.short_lived_jvm``). Asked where each JVM is configured: by the process that starts the session
+    (its driver, its executors) and, for a spark-submitted stage, by the submitter (the driver it launches)."""
+    from generec_core.spark.session import short_lived_jvm
 
-    settings, layout = config.features, Layout.for_config(config)
+    layout = Layout.for_config(config)
     input_bytes = sum(o.size for prefix in SPARK_INPUTS[stage](layout, date) for o in layout.store.list(prefix))
-    short = short_lived_jvm(settings.spark_master, settings.spark_jvm, input_bytes)
-    log.info("%s: %s bytes of input: a %s Spark JVM, if this process starts one", stage, input_bytes,
-             "short-lived" if short else "throughput")
-    return get_spark(settings.spark_master, f"generec-{stage}", settings.shuffle_partitions, short)
+    short = short_lived_jvm(config.features.spark_jvm, input_bytes)
+    log.info("%s: %s bytes of input: %s Spark JVMs", stage, input_bytes, "short-lived" if short else "throughput")
+    return short
+
+
+def spark_for_stage(stage: str, config: PipelineConfig, date: str) -> "SparkSession":
+    """The process's Spark session for ``stage``, its JVMs sized by what the stage reads (``short_lived_for_stage``;
+    a JVM already running, as under spark-submit or a test session's, keeps its options)."""
+    from generec_core.spark.session import get_spark
+
+    settings = config.features
+    return get_spark(settings.spark_master, f"generec-{stage}", settings.shuffle_partitions,
+                     short_lived_for_stage(stage, config, date))
 
 
 def needs_mirror(config: PipelineConfig) -> bool:

@@ -47,10 +47,11 @@ SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m"
 SHORT_LIVED_MAX_INPUT_BYTES = 2 << 20
 
 
-def short_lived_jvm(master: str, spark_jvm: str, input_bytes: int) -> bool:
-    """Whether a stage reading ``input_bytes`` starts a ``SHORT_LIVED_JVM`` (``features.spark_jvm``)."""
+def short_lived_jvm(spark_jvm: str, input_bytes: int) -> bool:
+    """Whether the JVMs of a stage reading ``input_bytes`` get the ``SHORT_LIVED_JVM`` options
+    (``features.spark_jvm``): its driver, and on a cluster its executors, which each application starts anew."""
     if spark_jvm == "auto":
-        return master.startswith("local") and input_bytes <= SHORT_LIVED_MAX_INPUT_BYTES
+        return input_bytes <= SHORT_LIVED_MAX_INPUT_BYTES
     return spark_jvm == "short"
 
 
@@ -61,8 +62,10 @@ def get_spark(master: str, app_name: str, shuffle_partitions: int, short_lived: 
     master set in code would override the cluster spark-submit was pointed at.
     Runtime SQL settings (shuffle partitions, timezone) are re-applied to an existing
     session so a caller always gets the parallelism it asked for; static settings
-    (master, memory, ``short_lived``: the ``SHORT_LIVED_JVM`` options of the driver JVM,
-    which is all of Spark on a local master) are fixed by whoever created the session first.
+    (master, memory, ``short_lived``: the ``SHORT_LIVED_JVM`` options of the driver JVM, which is all of
+    Spark on a local master, and of the executors a cluster starts for this application) are fixed by
+    whoever created the session first. Under spark-submit the driver JVM is already running: its options
+    come from the submitter (``jobs.airflow_glue.StageSparkSubmit``).
     """
     if shuffle_partitions < 1:
         raise ValueError(f"shuffle_partitions must be >= 1, got {shuffle_partitions}")
@@ -70,14 +73,15 @@ def get_spark(master: str, app_name: str, shuffle_partitions: int, short_lived: 
     # Python workers must run the driver's interpreter (the venv with pandas/pyarrow).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master) if master else SparkSession.builder
+    jvm = f" {SHORT_LIVED_JVM}" if short_lived else ""
     spark = (
         builder.appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "2g")
-        .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
-                + (f" {SHORT_LIVED_JVM}" if short_lived else ""))
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions",
+                f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}{jvm}")
+        .config("spark.executor.extraJavaOptions", f"-Duser.timezone=UTC{jvm}")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.default.parallelism", str(shuffle_partitions))

@@ -1,5 +1,6 @@
-"""The JVM a Spark stage starts is sized by what the stage reads: a small day gets the short-lived options
-(C1-only JIT, serial GC, a larger thread stack), which must reach the JVM that really runs."""
+"""The JVMs a Spark stage starts are sized by what the stage reads: a small day gets the short-lived options
+(C1-only JIT, serial GC, a larger thread stack), which must reach the JVM that really runs and the executors a
+cluster would start for the application (spark-submit's driver: ``test_spark_submit``)."""
 
 from __future__ import annotations
 
@@ -25,25 +26,29 @@ config = PipelineConfig.from_dict({"root": sys.argv[1], "features": {"spark_jvm"
 spark = spark_for_stage("ingest", config, "2026-11-20")
 arguments = spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
 print("JVM " + json.dumps([str(a) for a in arguments]))
+print("EXECUTORS " + json.dumps(spark.conf.get("spark.executor.extraJavaOptions").split()))
 spark.stop()
 """
 
 
-def _jvm_arguments(root: Path, spark_jvm: str) -> list[str]:
+def _jvm_arguments(root: Path, spark_jvm: str) -> tuple[list[str], list[str]]:
+    """(the driver JVM's own input arguments, the options its application gives a cluster's executors)."""
     done = subprocess.run([sys.executable, "-c", START, root.as_uri(), spark_jvm], cwd=REPO, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    (line,) = [x for x in done.stdout.splitlines() if x.startswith("JVM ")]
-    return json.loads(line[4:])
+    lines = {x.split(" ", 1)[0]: json.loads(x.split(" ", 1)[1]) for x in done.stdout.splitlines()
+             if x.startswith(("JVM ", "EXECUTORS "))}
+    return lines["JVM"], lines["EXECUTORS"]
 
 
 def test_a_small_days_ingest_starts_a_short_lived_jvm_and_throughput_keeps_the_defaults(tmp_path):
     raw = tmp_path / "raw/interactions/dt=2026-11-20"
     raw.mkdir(parents=True)
     (raw / "part-00000.jsonl").write_text('{"event_id": "e1"}\n')
-    short = _jvm_arguments(tmp_path, "auto")
-    assert set(SHORT_LIVED_JVM.split()) <= set(short), short
-    assert "-Duser.timezone=UTC" in short
-    throughput = _jvm_arguments(tmp_path, "throughput")
-    assert "-Duser.timezone=UTC" in throughput
-    assert not set(SHORT_LIVED_JVM.split()) & set(throughput), throughput
+    options = set(SHORT_LIVED_JVM.split())
+    short, short_executors = _jvm_arguments(tmp_path, "auto")
+    assert options <= set(short) and options <= set(short_executors), (short, short_executors)
+    assert "-Duser.timezone=UTC" in short and "-Duser.timezone=UTC" in short_executors
+    throughput, throughput_executors = _jvm_arguments(tmp_path, "throughput")
+    assert "-Duser.timezone=UTC" in throughput and "-Duser.timezone=UTC" in throughput_executors
+    assert not options & (set(throughput) | set(throughput_executors)), (throughput, throughput_executors)

@@ -3,7 +3,7 @@
 With GENEREC_SPARK_CONN_ID naming an Airflow Spark connection (here one whose master is
 local[1]), the ingest task is a SparkSubmitOperator; executing it really runs spark-submit
 of jobs/ingest_interactions.py, which cleans the day and runs its gate like the in-process
-stage.
+stage; a small day's driver gets the short-lived JVM options at submit time.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from generec_core.spark.session import SHORT_LIVED_JVM
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-20"
@@ -77,6 +79,8 @@ def test_spark_submit_on_the_connection_runs_the_job(tmp_path):
     assert json.loads(args[5])["features"] == {"shards": 1, "top_k": 2}  # the run's params reach the job
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert "spark-submit --master local[1]" in proc.stdout + proc.stderr
+    # a 41-line day: the driver spark-submit starts gets the short-lived JVM options
+    assert f"spark.driver.extraJavaOptions={SHORT_LIVED_JVM}" in proc.stdout + proc.stderr
     assert list((tmp_path / "world" / "lake" / "interactions" / f"dt={DAY}").glob("*.parquet"))
     recorded = json.loads((tmp_path / "world" / "work" / f"run=nightly-{DAY}" / "metrics" / "ingest.json").read_text())
     assert (recorded["clean"], recorded["quarantine_by_reason"], recorded["audit"]["success"]) == (
