@@ -198,22 +198,18 @@ class StageSparkSubmit(SparkSubmitOperator):
         self.stage = stage
 
     def execute(self, context):
+        from generec_core.spark.session import SHORT_LIVED_JVM  # pyspark: not at the DAG's parse time
+        from generec_core.spark_mirror import short_lived_for_stage
+
         params = context["params"]
         if self.stage not in parse_stages(params.get("stages")):
             raise AirflowSkipException(f"stage {self.stage!r} not selected for this run")
         # the stage's inputs are listed at the root (and spark-submit's job inherits the credentials)
         export_aws_connection(params.get("aws_conn_id") or "")
-        self.conf = {**(self.conf or {}), **self.driver_jvm_conf(config_from_params(params, context["run_id"]),
-                                                                  context["ds"])}
+        if short_lived_for_stage(self.stage, config_from_params(params, context["run_id"]), context["ds"]):
+            # the driver is spark-submit's own JVM, started before the job's code runs, so its options go on the
+            # command line; the job gives the executors theirs (session.get_spark)
+            conf, key = dict(self.conf or {}), "spark.driver.extraJavaOptions"
+            conf[key] = f"{conf.get(key, '')} {SHORT_LIVED_JVM}".strip()
+            self.conf = conf
         return super().execute(context)
-
-    def driver_jvm_conf(self, config: PipelineConfig, date: str) -> dict[str, str]:
-        """The driver is spark-submit's own JVM, started before the job runs: a small day's short-lived options
-        (``spark_mirror.short_lived_for_stage``) are given to it here; the job gives them to its executors."""
-        from generec_core.spark.session import SHORT_LIVED_JVM
-        from generec_core.spark_mirror import short_lived_for_stage
-
-        if not short_lived_for_stage(self.stage, config, date):
-            return {}
-        key = "spark.driver.extraJavaOptions"
-        return {key: f"{(self.conf or {}).get(key, '')} {SHORT_LIVED_JVM}".strip()}

@@ -15,8 +15,8 @@ from tiny_models import tiny_sd_pipeline
 
 from generec_core.config import GenerationConfig
 from generec_core.generation.backend import GenerationRequest, GeneratorUnavailable
-from generec_core.generation.diffusion import model_size
-from generec_core.generation.generators import load_generator
+from generec_core.generation.diffusion import DiffusersGenerator, model_size
+from generec_core.generation.generators import DIFFUSERS, load_generator
 from generec_core.generation.palette import palette_of_image
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -105,6 +105,10 @@ def test_bad_settings_and_incomplete_folders_are_named(weights, tmp_path):
     (broken / "model_index.json").write_text((weights / "tiny/sd-random/model_index.json").read_text())
     with pytest.raises(GeneratorUnavailable, match="broken-model"):
         load_generator(GenerationConfig(backend="diffusers", model=str(broken), steps=2, strength=0.5))
+
+
+def test_the_registry_names_the_backend_it_imports_lazily():
+    assert DiffusersGenerator.backend == DIFFUSERS
 
 
 def test_model_size_keeps_aspect_in_multiples_of_eight():
